@@ -1,0 +1,41 @@
+# Thin wrapper around Meson/Ninja.  `make check` and `make demo` install
+# their own dependencies first, so they work on a fresh Debian 12 machine.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+PREFIX ?= /usr/local
+
+.PHONY: all deps check check-unit check-asan demo install clean lab
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+	tests/lab/build.sh $(BUILD)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --prefix=$(PREFIX)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
+
+deps:
+	scripts/install-deps
+
+lab: $(BUILD)/build.ninja
+	tests/lab/build.sh $(BUILD)
+
+# Every test twice: a normal build, then AddressSanitizer + UBSan.
+check: deps
+	$(MAKE) all
+	$(MAKE) $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	scripts/run-tests $(BUILD) $(ASAN_BUILD)
+
+demo: deps
+	$(MAKE) all
+	scripts/demo
+
+install: all
+	meson install -C $(BUILD)
+	install -D -m 0755 bin/ablestack_v2k.sh $(DESTDIR)$(PREFIX)/bin/ablestack_v2k.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

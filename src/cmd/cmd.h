@@ -1,0 +1,84 @@
+/* The command table and the state every command shares.
+ *
+ * Adding a command: write src/cmd/cmd-NAME.c with
+ *   int cmd_NAME (struct v2k *v, int argc, char **argv);
+ * declare it below, add it to the table in main.c with the flags it
+ * needs, and list it in src/cmd/meson.build, the man page and the bash
+ * completion.  The dispatcher does the shared set-up the flags ask for,
+ * so a command body starts with everything it needs in place.
+ */
+#ifndef V2K_CMD_H
+#define V2K_CMD_H
+
+#include <stdbool.h>
+#include <jansson.h>
+
+#include "core/manifest.h"
+#include "core/workdir.h"
+
+/* Preconditions the dispatcher establishes before calling a command. */
+enum {
+  NEEDS_WORKDIR = 1 << 0,   /* --workdir given, manifest loaded */
+  TAKES_LOCK    = 1 << 1,   /* exclusive workdir lock held */
+  NEEDS_VCENTER = 1 << 2,   /* logged in to vCenter (v->vim) */
+};
+
+/* Exit statuses. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+struct vim;
+
+struct v2k {
+  /* Global options. */
+  const char *workdir;      /* --workdir */
+  const char *manifest_opt; /* --manifest: manifest path (its dir = workdir) */
+  const char *log_opt;      /* --log: event log path */
+  const char *run_id;       /* --run-id */
+  bool json, verbose, dry_run, force, resume;
+  const char *cred_file;    /* --cred-file */
+
+  /* Established by the dispatcher according to the flags. */
+  struct manifest *m;
+  int lock_fd;
+  struct event_log log;
+  struct creds creds;
+  struct vim *vim;
+};
+
+typedef int (*cmd_fn) (struct v2k *v, int argc, char **argv);
+
+struct cmd {
+  const char *name;
+  cmd_fn fn;
+  unsigned flags;
+  const char *usage;        /* printed by --help and on bad usage */
+};
+
+/* Shared helpers (src/cmd/common.c). */
+int v2k_connect (struct v2k *v);            /* log in if not yet */
+int v2k_save (struct v2k *v);               /* manifest_save with context */
+void v2k_event (struct v2k *v, const char *level, const char *phase,
+                const char *disk_id, const char *event, json_t *detail);
+/* Print a JSON value to stdout (pretty, stable key order). */
+int print_json (json_t *j);
+/* Report bad usage for a command; returns EXIT_USAGE. */
+int usage_error (const struct cmd *c, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+const struct cmd *find_cmd (const char *name);
+/* Reset getopt for a command's own argv (argv[0] = command name). */
+void getopt_reset (void);
+
+#define V2K_COMMANDS(X) \
+  X (init)    \
+  X (cbt)     \
+  X (snapshot) \
+  X (sync)    \
+  X (verify)  \
+  X (status)  \
+  X (cleanup)
+
+#define DECLARE_CMD(name) int cmd_##name (struct v2k *v, int argc, char **argv);
+V2K_COMMANDS (DECLARE_CMD)
+#undef DECLARE_CMD
+
+#endif /* V2K_CMD_H */

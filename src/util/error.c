@@ -1,0 +1,108 @@
+#include "util/error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ERRMAX 4096
+#define MAX_SECRETS 8
+
+static __thread char errbuf[ERRMAX];
+static __thread int errset;
+
+/* Secrets are set once at start-up by the main thread, before any worker
+ * thread exists, so they need no lock. */
+static char *secrets[MAX_SECRETS];
+static size_t nr_secrets;
+
+static void
+redact (char *buf)
+{
+  for (size_t i = 0; i < nr_secrets; i++) {
+    size_t n = strlen (secrets[i]);
+    char *p;
+
+    while ((p = strstr (buf, secrets[i])) != NULL) {
+      memmove (p + 3, p + n, strlen (p + n) + 1);
+      memcpy (p, "***", 3);
+    }
+  }
+}
+
+static void
+set_v (const char *fmt, va_list ap, const char *suffix)
+{
+  char tmp[ERRMAX];
+
+  vsnprintf (tmp, sizeof tmp, fmt, ap);
+  if (suffix)
+    snprintf (errbuf, sizeof errbuf, "%s: %s", tmp, suffix);
+  else
+    snprintf (errbuf, sizeof errbuf, "%s", tmp);
+  redact (errbuf);
+  errset = 1;
+}
+
+void
+v2k_error (const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  set_v (fmt, ap, NULL);
+  va_end (ap);
+}
+
+void
+v2k_error_errno (int errnum, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  set_v (fmt, ap, strerror (errnum));
+  va_end (ap);
+}
+
+void
+v2k_error_prefix (const char *fmt, ...)
+{
+  char ctx[ERRMAX], old[ERRMAX];
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (ctx, sizeof ctx, fmt, ap);
+  va_end (ap);
+  snprintf (old, sizeof old, "%s", errset ? errbuf : "unknown error");
+  snprintf (errbuf, sizeof errbuf, "%s: %s", ctx, old);
+  redact (errbuf);
+  errset = 1;
+}
+
+const char *
+v2k_errmsg (void)
+{
+  return errset ? errbuf : "unknown error";
+}
+
+void
+v2k_error_clear (void)
+{
+  errbuf[0] = '\0';
+  errset = 0;
+}
+
+void
+v2k_error_redact (const char *secret)
+{
+  /* Short strings would redact ordinary words; a 1-3 character password
+   * is also refused by vCenter's password policy. */
+  if (secret == NULL || strlen (secret) < 4 || nr_secrets >= MAX_SECRETS)
+    return;
+  for (size_t i = 0; i < nr_secrets; i++)
+    if (strcmp (secrets[i], secret) == 0)
+      return;
+  secrets[nr_secrets] = strdup (secret);
+  if (secrets[nr_secrets])
+    nr_secrets++;
+}
