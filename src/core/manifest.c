@@ -13,15 +13,15 @@
 const char *
 rfc3339_now (void)
 {
-  static __thread char buf[40];
+  static __thread char buf[96];
   struct timespec ts;
   struct tm tm;
 
   clock_gettime (CLOCK_REALTIME, &ts);
   gmtime_r (&ts.tv_sec, &tm);
-  snprintf (buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+  snprintf (buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-            tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+            tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (ts.tv_nsec / 1000000));
   return buf;
 }
 

@@ -30,18 +30,36 @@ redact (char *buf)
   }
 }
 
+/* errbuf = a + ": " + b, cut at ERRMAX (a message that long is cut, not
+ * lost).  a and b may not alias errbuf. */
+static void
+join (const char *a, const char *b)
+{
+  size_t n = 0;
+
+  for (const char *parts[] = { a, b ? ": " : NULL, b }, **p = parts;
+       p < parts + 3; p++) {
+    size_t l;
+    if (*p == NULL)
+      continue;
+    l = strlen (*p);
+    if (l > ERRMAX - 1 - n)
+      l = ERRMAX - 1 - n;
+    memcpy (errbuf + n, *p, l);
+    n += l;
+  }
+  errbuf[n] = '\0';
+  redact (errbuf);
+  errset = 1;
+}
+
 static void
 set_v (const char *fmt, va_list ap, const char *suffix)
 {
   char tmp[ERRMAX];
 
   vsnprintf (tmp, sizeof tmp, fmt, ap);
-  if (suffix)
-    snprintf (errbuf, sizeof errbuf, "%s: %s", tmp, suffix);
-  else
-    snprintf (errbuf, sizeof errbuf, "%s", tmp);
-  redact (errbuf);
-  errset = 1;
+  join (tmp, suffix);
 }
 
 void
@@ -74,9 +92,7 @@ v2k_error_prefix (const char *fmt, ...)
   vsnprintf (ctx, sizeof ctx, fmt, ap);
   va_end (ap);
   snprintf (old, sizeof old, "%s", errset ? errbuf : "unknown error");
-  snprintf (errbuf, sizeof errbuf, "%s: %s", ctx, old);
-  redact (errbuf);
-  errset = 1;
+  join (ctx, old);
 }
 
 const char *
