@@ -29,6 +29,12 @@
   "sync base|incr|final [--jobs N] [--chunk BYTES] [--coalesce-gap BYTES]\n" \
   "     [--keep-snapshots] [--nbdkit PATH]"
 #define U_VERIFY "verify [--mode quick|full] [--samples N] [--seed S]"
+#define U_CUTOVER \
+  "cutover [--shutdown guest|poweroff|manual]... [--shutdown-timeout S] [--define-only]\n" \
+  "     [--start] [--libvirt-uri URI] [--domain-type kvm|qemu] [--network-map SRC=DST]...\n" \
+  "     [--disk-bus virtio-blk|virtio-scsi|sata|auto] [--nic-model virtio|e1000e|auto]\n" \
+  "     [--vcpu N] [--memory MB] [--name NAME] [--jobs N] [--keep-snapshots]"
+#define U_ROLLBACK "rollback"
 #define U_STATUS "status [--json] [--events N]"
 #define U_CLEANUP "cleanup [--keep-workdir] [--keep-snapshots] [--disable-cbt]"
 
@@ -38,6 +44,8 @@ static const struct cmd commands[] = {
   { "snapshot", cmd_snapshot, NEEDS_WORKDIR | TAKES_LOCK | NEEDS_VCENTER, U_SNAPSHOT },
   { "sync",     cmd_sync,     NEEDS_WORKDIR | TAKES_LOCK | NEEDS_VCENTER, U_SYNC },
   { "verify",   cmd_verify,   NEEDS_WORKDIR | TAKES_LOCK, U_VERIFY },
+  { "cutover",  cmd_cutover,  NEEDS_WORKDIR | TAKES_LOCK | NEEDS_VCENTER, U_CUTOVER },
+  { "rollback", cmd_rollback, NEEDS_WORKDIR | TAKES_LOCK | NEEDS_VCENTER, U_ROLLBACK },
   /* status takes no lock: the management plane polls it while a sync
    * holds the lock; manifest writes are atomic renames, so a reader
    * always sees a whole document. */

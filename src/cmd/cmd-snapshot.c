@@ -28,6 +28,20 @@ count_kind (struct v2k *v, const char *kind)
   return n;
 }
 
+/* Final snapshots of rolled-back cutovers: the next one needs a new name. */
+static int
+count_was_final (struct v2k *v)
+{
+  size_t i;
+  json_t *s;
+  int n = 0;
+
+  json_array_foreach (manifest_snapshots (v->m), i, s)
+    if (strcmp (jstr_or (s, "was", ""), "final") == 0)
+      n++;
+  return n;
+}
+
 /* Find a snapshot of the VM by name in a fresh inventory. */
 static const char *
 find_by_name (const json_t *inv, const char *name)
@@ -79,6 +93,110 @@ record_disks (struct v2k *v, json_t *snap)
   return 0;
 }
 
+json_t *
+do_snapshot (struct v2k *v, const char *kind, const char *name, bool quiesce)
+{
+  const char *vmref = jstr (json_object_get (v->m->root, "vm"), "moref");
+  CLEANUP_JSON json_t *inv = NULL;
+  CLEANUP_FREE char *moref = NULL;
+  char defname[256];
+  json_t *last, *snap;
+
+  if (strcmp (manifest_phase (v->m), "refused") == 0) {
+    v2k_error ("preflight refused this VM at init; see 'status'");
+    return NULL;
+  }
+
+  last = manifest_last_snapshot (v->m);
+  if (last && strcmp (jstr_or (last, "state", ""), "missing") == 0) {
+    /* Removed behind our back before it was synced: its record is
+     * history (the event log keeps it); a new one takes its place. */
+    v2k_event (v, "warning", "snapshot", NULL, "snapshot.replaced-missing",
+               json_pack ("{s:s?, s:s?}", "name", jstr (last, "name"),
+                          "moref", jstr (last, "moref")));
+    json_array_remove (manifest_snapshots (v->m),
+                       json_array_size (manifest_snapshots (v->m)) - 1);
+    last = manifest_last_snapshot (v->m);
+  }
+  if (last && !jbool (last, "synced")) {
+    /* An unsynced snapshot of the same kind is this command's own work
+     * from an earlier run: finish recording it instead of a second one. */
+    if (strcmp (jstr_or (last, "kind", ""), kind) != 0) {
+      v2k_error ("snapshot '%s' (%s) is not synced yet; run 'sync %s' first",
+                 jstr_or (last, "name", ""), jstr_or (last, "kind", ""),
+                 jstr_or (last, "kind", ""));
+      return NULL;
+    }
+    snap = last;
+  }
+  else {
+    if (strcmp (kind, "base") == 0 && last) {
+      v2k_error ("a base snapshot was already synced; continue with "
+                 "'snapshot incr' (or start a new run)");
+      return NULL;
+    }
+    if (strcmp (kind, "base") != 0 && last == NULL) {
+      v2k_error ("no base snapshot yet; run 'snapshot base' and 'sync base' first");
+      return NULL;
+    }
+    if (last && strcmp (jstr_or (last, "kind", ""), "final") == 0) {
+      v2k_error ("the final snapshot was already synced");
+      return NULL;
+    }
+    if (strcmp (kind, "incr") == 0)
+      snprintf (defname, sizeof defname, "v2k-%s-incr-%d",
+                manifest_run_id (v->m), count_kind (v, "incr") + 1);
+    else if (strcmp (kind, "final") == 0 && count_was_final (v) > 0)
+      snprintf (defname, sizeof defname, "v2k-%s-final-%d",
+                manifest_run_id (v->m), count_was_final (v) + 1);
+    else
+      snprintf (defname, sizeof defname, "v2k-%s-%s", manifest_run_id (v->m), kind);
+    snap = json_pack ("{s:s, s:s, s:n, s:s, s:b, s:b}", "kind", kind,
+                      "name", name ? name : defname, "moref",
+                      "state", "creating", "synced", 0, "removed", 0);
+    json_array_append_new (manifest_snapshots (v->m), snap);
+    if (v2k_save (v) < 0)
+      return NULL;
+  }
+
+  if (!json_is_string (json_object_get (snap, "moref"))) {
+    if (vim_vm_inventory (v->vim, vmref, &inv) < 0)
+      return NULL;
+    if (strcmp (kind, "base") == 0
+        && !jbool (json_object_get (inv, "vm"), "cbt_enabled")) {
+      v2k_error ("changed block tracking is off; run 'cbt enable' first");
+      return NULL;
+    }
+    if (find_by_name (inv, jstr (snap, "name")))
+      moref = strdup (find_by_name (inv, jstr (snap, "name")));
+    else {
+      if (strcmp (kind, "final") == 0
+          && strcmp (jstr_or (json_object_get (inv, "vm"), "power_state", ""),
+                     "poweredOff") != 0)
+        v2k_event (v, "warning", "snapshot", NULL, "snapshot.final-while-running",
+                   json_string ("the VM is running: changes after the final "
+                                "snapshot will not be migrated"));
+      if (vim_create_snapshot (v->vim, vmref, jstr (snap, "name"),
+                               "created by v2k for migration", quiesce,
+                               &moref) < 0)
+        return NULL;
+    }
+    jset_str (snap, "moref", moref);
+    jset_str (snap, "created", rfc3339_now ());
+  }
+  if (record_disks (v, snap) < 0)
+    return NULL;
+  jset_str (snap, "state", "created");
+  manifest_set_phase (v->m, strcmp (kind, "base") == 0 ? "base"
+                      : strcmp (kind, "incr") == 0 ? "incr" : "final");
+  if (v2k_save (v) < 0)
+    return NULL;
+  v2k_event (v, "info", "snapshot", NULL, "snapshot.created",
+             json_pack ("{s:s, s:s, s:s}", "kind", kind,
+                        "name", jstr (snap, "name"), "moref", jstr (snap, "moref")));
+  return snap;
+}
+
 int
 cmd_snapshot (struct v2k *v, int argc, char **argv)
 {
@@ -88,13 +206,9 @@ cmd_snapshot (struct v2k *v, int argc, char **argv)
     { NULL, 0, NULL, 0 },
   };
   const struct cmd *self = find_cmd ("snapshot");
-  const char *vmref = jstr (json_object_get (v->m->root, "vm"), "moref");
   const char *kind, *name = NULL;
-  CLEANUP_JSON json_t *inv = NULL;
-  CLEANUP_FREE char *moref = NULL;
-  char defname[256];
   bool quiesce = false;
-  json_t *last, *snap;
+  json_t *snap;
   int opt;
 
   while ((opt = getopt_long (argc, argv, "", opts, NULL)) != -1) {
@@ -109,88 +223,11 @@ cmd_snapshot (struct v2k *v, int argc, char **argv)
   kind = argv[optind];
   if (strcmp (kind, "base") && strcmp (kind, "incr") && strcmp (kind, "final"))
     return usage_error (self, "unknown snapshot kind '%s'", kind);
-  if (strcmp (manifest_phase (v->m), "refused") == 0) {
-    v2k_error ("preflight refused this VM at init; see 'status'");
+  snap = do_snapshot (v, kind, name, quiesce);
+  if (snap == NULL)
     return EXIT_FAIL;
-  }
-
-  last = manifest_last_snapshot (v->m);
-  if (last && !jbool (last, "synced")) {
-    /* An unsynced snapshot of the same kind is this command's own work
-     * from an earlier run: finish recording it instead of a second one. */
-    if (strcmp (jstr_or (last, "kind", ""), kind) != 0) {
-      v2k_error ("snapshot '%s' (%s) is not synced yet; run 'sync %s' first",
-                 jstr_or (last, "name", ""), jstr_or (last, "kind", ""),
-                 jstr_or (last, "kind", ""));
-      return EXIT_FAIL;
-    }
-    snap = last;
-  }
-  else {
-    if (strcmp (kind, "base") == 0 && last) {
-      v2k_error ("a base snapshot was already synced; continue with "
-                 "'snapshot incr' (or start a new run)");
-      return EXIT_FAIL;
-    }
-    if (strcmp (kind, "base") != 0 && last == NULL) {
-      v2k_error ("no base snapshot yet; run 'snapshot base' and 'sync base' first");
-      return EXIT_FAIL;
-    }
-    if (last && strcmp (jstr_or (last, "kind", ""), "final") == 0) {
-      v2k_error ("the final snapshot was already synced");
-      return EXIT_FAIL;
-    }
-    if (strcmp (kind, "incr") == 0)
-      snprintf (defname, sizeof defname, "v2k-%s-incr-%d",
-                manifest_run_id (v->m), count_kind (v, "incr") + 1);
-    else
-      snprintf (defname, sizeof defname, "v2k-%s-%s", manifest_run_id (v->m), kind);
-    snap = json_pack ("{s:s, s:s, s:n, s:s, s:b, s:b}", "kind", kind,
-                      "name", name ? name : defname, "moref",
-                      "state", "creating", "synced", 0, "removed", 0);
-    json_array_append_new (manifest_snapshots (v->m), snap);
-    if (v2k_save (v) < 0)
-      return EXIT_FAIL;
-  }
-
-  if (!json_is_string (json_object_get (snap, "moref"))) {
-    if (vim_vm_inventory (v->vim, vmref, &inv) < 0)
-      return EXIT_FAIL;
-    if (strcmp (kind, "base") == 0
-        && !jbool (json_object_get (inv, "vm"), "cbt_enabled")) {
-      v2k_error ("changed block tracking is off; run 'cbt enable' first");
-      return EXIT_FAIL;
-    }
-    if (find_by_name (inv, jstr (snap, "name")))
-      moref = strdup (find_by_name (inv, jstr (snap, "name")));
-    else {
-      if (strcmp (kind, "final") == 0
-          && strcmp (jstr_or (json_object_get (inv, "vm"), "power_state", ""),
-                     "poweredOff") != 0)
-        v2k_event (v, "warning", "snapshot", NULL, "snapshot.final-while-running",
-                   json_string ("the VM is running: changes after the final "
-                                "snapshot will not be migrated"));
-      if (vim_create_snapshot (v->vim, vmref, jstr (snap, "name"),
-                               "created by v2k for migration", quiesce,
-                               &moref) < 0)
-        return EXIT_FAIL;
-    }
-    jset_str (snap, "moref", moref);
-    jset_str (snap, "created", rfc3339_now ());
-  }
-  if (record_disks (v, snap) < 0)
-    return EXIT_FAIL;
-  jset_str (snap, "state", "created");
-  manifest_set_phase (v->m, strcmp (kind, "base") == 0 ? "base"
-                      : strcmp (kind, "incr") == 0 ? "incr" : "final");
-  if (v2k_save (v) < 0)
-    return EXIT_FAIL;
-  v2k_event (v, "info", "snapshot", NULL, "snapshot.created",
-             json_pack ("{s:s, s:s, s:s}", "kind", kind,
-                        "name", jstr (snap, "name"), "moref", jstr (snap, "moref")));
-  if (v->json) {
+  if (v->json)
     return print_json (snap) < 0 ? EXIT_FAIL : EXIT_OK;
-  }
   printf ("%s %s\n", jstr (snap, "name"), jstr (snap, "moref"));
   return EXIT_OK;
 }

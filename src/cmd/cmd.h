@@ -11,6 +11,7 @@
 #define V2K_CMD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #include "core/manifest.h"
@@ -68,12 +69,31 @@ const struct cmd *find_cmd (const char *name);
 /* Reset getopt for a command's own argv (argv[0] = command name). */
 void getopt_reset (void);
 
+/* The steps behind the commands, shared with cutover and run. */
+/* Create (or find again after a crash) the snapshot of this kind and
+ * record it; returns the manifest's snapshot object (borrowed). */
+json_t *do_snapshot (struct v2k *v, const char *kind, const char *name,
+                     bool quiesce);
+
+struct sync_opts {
+  int jobs;                 /* disks copied in parallel */
+  uint64_t chunk;           /* request size */
+  uint64_t coalesce_gap;    /* merge areas closer than this */
+  bool keep_snapshots;      /* do not remove the predecessor */
+  const char *nbdkit;       /* nbdkit binary (vddk transport) */
+  int retries;              /* reconnects after a dropped source */
+};
+void sync_opts_default (struct sync_opts *o);
+int do_sync (struct v2k *v, const char *kind, const struct sync_opts *o);
+
 #define V2K_COMMANDS(X) \
   X (init)    \
   X (cbt)     \
   X (snapshot) \
   X (sync)    \
   X (verify)  \
+  X (cutover) \
+  X (rollback) \
   X (status)  \
   X (cleanup)
 

@@ -1,0 +1,336 @@
+/* cutover: stop the source, take and sync the final snapshot, define and
+ * start the libvirt domain.
+ *
+ * Each step is recorded in manifest.cutover.steps when it completes, so
+ * an interrupted cutover run again continues with the first step that is
+ * not done.  The downtime runs from the start of the shutdown (recorded
+ * before the first request) to the domain running.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "core/domain.h"
+#include "core/virt.h"
+#include "util/cleanup.h"
+#include "util/error.h"
+#include "util/fsutil.h"
+#include "util/json.h"
+#include "vsphere/vim.h"
+
+struct cutover_opts {
+  char shutdown[64];        /* "guest", "poweroff", "manual", "guest,poweroff" */
+  int shutdown_timeout;
+  bool start;
+  const char *uri;
+  const char *domain_type;
+  const char *disk_bus;
+  const char *nic_model;
+  const char *name;
+  int vcpus, memory_mb;
+  json_t *network_map;
+  struct sync_opts sync;
+};
+
+static double
+now_s (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static json_t *
+cutover_obj (struct v2k *v)
+{
+  json_t *c = json_object_get (v->m->root, "cutover");
+
+  if (!json_is_object (c)) {
+    c = json_pack ("{s:{}}", "steps");
+    json_object_set_new (v->m->root, "cutover", c);
+  }
+  return c;
+}
+
+static bool
+step_done (struct v2k *v, const char *step)
+{
+  return json_object_get (json_object_get (cutover_obj (v), "steps"), step) != NULL;
+}
+
+static int
+mark_step (struct v2k *v, const char *step)
+{
+  json_t *c = cutover_obj (v);
+
+  jset (json_object_get (c, "steps"), step, json_real (now_s ()));
+  v2k_event (v, "info", "cutover", NULL, step, NULL);
+  return v2k_save (v);
+}
+
+static int
+wait_off (struct v2k *v, const char *vm, int timeout)
+{
+  double deadline = now_s () + timeout;
+
+  for (;;) {
+    CLEANUP_FREE char *state = NULL;
+    if (vim_power_state (v->vim, vm, &state) < 0)
+      return -1;
+    if (strcmp (state, "poweredOff") == 0)
+      return 1;
+    if (now_s () >= deadline)
+      return 0;
+    usleep (500 * 1000);
+  }
+}
+
+static int
+step_shutdown (struct v2k *v, const struct cutover_opts *o)
+{
+  const char *vm = jstr (json_object_get (v->m->root, "vm"), "moref");
+  CLEANUP_FREE char *state = NULL;
+  CLEANUP_FREE char *methods = strdup (o->shutdown);
+  char *method, *save = NULL;
+  json_t *c = cutover_obj (v);
+
+  if (!json_is_real (json_object_get (c, "downtime_start"))) {
+    jset (c, "downtime_start", json_real (now_s ()));
+    jset_str (c, "started", rfc3339_now ());
+    if (v2k_save (v) < 0)
+      return -1;
+  }
+  if (vim_power_state (v->vim, vm, &state) < 0)
+    return -1;
+  if (strcmp (state, "poweredOff") == 0)
+    return mark_step (v, "shutdown");
+  for (method = strtok_r (methods, ",", &save); method;
+       method = strtok_r (NULL, ",", &save)) {
+    int r;
+    if (strcmp (method, "manual") == 0) {
+      v2k_error ("the source VM is %s; with --shutdown manual, shut it down "
+                 "first and run cutover again", state);
+      return -1;
+    }
+    if (strcmp (method, "guest") == 0) {
+      if (vim_shutdown_guest (v->vim, vm) < 0)
+        return -1;
+      v2k_event (v, "info", "cutover", NULL, "shutdown.guest-requested", NULL);
+      r = wait_off (v, vm, o->shutdown_timeout);
+    }
+    else {
+      if (vim_power_off (v->vim, vm) < 0)
+        return -1;
+      v2k_event (v, "info", "cutover", NULL, "shutdown.powered-off", NULL);
+      r = wait_off (v, vm, o->shutdown_timeout);
+    }
+    if (r < 0)
+      return -1;
+    if (r == 1) {
+      jset (json_object_get (v->m->root, "vm"), "power_state",
+            json_string ("poweredOff"));
+      return mark_step (v, "shutdown");
+    }
+    v2k_event (v, "warning", "cutover", NULL, "shutdown.timeout",
+               json_pack ("{s:s, s:i}", "method", method,
+                          "timeout", o->shutdown_timeout));
+  }
+  v2k_error ("the source VM did not power off within %d s (%s); use "
+             "--shutdown guest,poweroff to power it off after the timeout",
+             o->shutdown_timeout, o->shutdown);
+  return -1;
+}
+
+static int
+step_define (struct v2k *v, const struct cutover_opts *o)
+{
+  json_t *c = cutover_obj (v), *vm = json_object_get (v->m->root, "vm");
+  bool efi = strcmp (jstr_or (vm, "firmware", "bios"), "efi") == 0;
+  bool secure = efi && jbool (vm, "secure_boot");
+  struct domain_opts d = { 0 };
+  CLEANUP_FREE char *console = path_join (v->workdir, "console.log");
+  CLEANUP_FREE char *nvram = path_join (v->workdir, "nvram.fd");
+  CLEANUP_FREE char *xmlpath = path_join (v->workdir, "domain.xml");
+  CLEANUP_FREE char *xml = NULL;
+  CLEANUP_FREE char *uuid = NULL;
+
+  d.name = o->name;
+  d.domain_type = o->domain_type;
+  d.disk_bus = o->disk_bus;
+  d.nic_model = o->nic_model;
+  d.vcpus = o->vcpus;
+  d.memory_mb = o->memory_mb;
+  d.network_map = o->network_map;
+  d.console_log = console;
+  d.virtio_drivers = true;
+  if (efi) {
+    virt_find_ovmf (secure, &d.ovmf_code, &d.ovmf_vars);
+    if (d.ovmf_code == NULL) {
+      v2k_error ("the source boots with UEFI%s, but no OVMF firmware is "
+                 "installed (Debian package 'ovmf')", secure ? " and secure boot" : "");
+      return -1;
+    }
+    d.nvram = nvram;
+  }
+  xml = domain_xml (v->m->root, &d);
+  if (xml == NULL)
+    return -1;
+  if (write_file_atomic (xmlpath, xml, strlen (xml), 0600) < 0)
+    return -1;
+  if (virt_define (o->uri, xml, &uuid) < 0)
+    return -1;
+  jset (c, "domain", json_pack ("{s:s, s:s, s:s, s:s, s:b}",
+        "name", o->name ? o->name : jstr_or (json_object_get (v->m->root, "target"), "name", "vm"),
+        "uuid", uuid, "uri", o->uri, "xml", xmlpath, "defined_by_v2k", 1));
+  if (o->name)
+    jset_str (json_object_get (v->m->root, "target"), "name", o->name);
+  return mark_step (v, "define");
+}
+
+static int
+step_start (struct v2k *v, const struct cutover_opts *o)
+{
+  json_t *c = cutover_obj (v), *dom = json_object_get (c, "domain");
+  double downtime;
+
+  if (virt_start (jstr (dom, "uri"), jstr (dom, "uuid")) < 0)
+    return -1;
+  downtime = now_s () - json_real_value (json_object_get (c, "downtime_start"));
+  jset (c, "downtime_seconds", json_real (downtime));
+  v2k_event (v, "info", "cutover", NULL, "domain.started",
+             json_pack ("{s:s, s:f}", "domain", jstr (dom, "name"),
+                        "downtime_seconds", downtime));
+  return mark_step (v, "start");
+}
+
+int
+cmd_cutover (struct v2k *v, int argc, char **argv)
+{
+  enum { O_SHUTDOWN = 256, O_TIMEOUT, O_DEFINE_ONLY, O_START, O_URI, O_TYPE,
+         O_NETMAP, O_BUS, O_VCPU, O_MEM, O_NAME, O_NIC, O_JOBS, O_NBDKIT,
+         O_KEEP };
+  static const struct option opts[] = {
+    { "shutdown", required_argument, NULL, O_SHUTDOWN },
+    { "shutdown-timeout", required_argument, NULL, O_TIMEOUT },
+    { "define-only", no_argument, NULL, O_DEFINE_ONLY },
+    { "start", no_argument, NULL, O_START },
+    { "libvirt-uri", required_argument, NULL, O_URI },
+    { "domain-type", required_argument, NULL, O_TYPE },
+    { "network-map", required_argument, NULL, O_NETMAP },
+    { "disk-bus", required_argument, NULL, O_BUS },
+    { "nic-model", required_argument, NULL, O_NIC },
+    { "vcpu", required_argument, NULL, O_VCPU },
+    { "memory", required_argument, NULL, O_MEM },
+    { "name", required_argument, NULL, O_NAME },
+    { "jobs", required_argument, NULL, O_JOBS },
+    { "nbdkit", required_argument, NULL, O_NBDKIT },
+    { "keep-snapshots", no_argument, NULL, O_KEEP },
+    { NULL, 0, NULL, 0 },
+  };
+  const struct cmd *self = find_cmd ("cutover");
+  CLEANUP_JSON json_t *netmap = json_object ();
+  struct cutover_opts o = { .shutdown_timeout = 300, .uri = "qemu:///system",
+                            .disk_bus = "auto", .nic_model = "auto",
+                            .network_map = netmap };
+  bool shutdown_set = false;
+  json_t *c;
+  int opt;
+
+  snprintf (o.shutdown, sizeof o.shutdown, "guest");
+  sync_opts_default (&o.sync);
+  while ((opt = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+    switch (opt) {
+    case O_SHUTDOWN:
+      /* Repeatable: "--shutdown guest --shutdown poweroff" is a chain. */
+      if (shutdown_set)
+        strncat (o.shutdown, ",", sizeof o.shutdown - strlen (o.shutdown) - 1);
+      else
+        o.shutdown[0] = '\0';
+      strncat (o.shutdown, optarg, sizeof o.shutdown - strlen (o.shutdown) - 1);
+      shutdown_set = true;
+      break;
+    case O_TIMEOUT: o.shutdown_timeout = atoi (optarg); break;
+    case O_DEFINE_ONLY: break;   /* the runbook's flag: define, start only with --start */
+    case O_START: o.start = true; break;
+    case O_URI: o.uri = optarg; break;
+    case O_TYPE: o.domain_type = optarg; break;
+    case O_BUS: o.disk_bus = optarg; break;
+    case O_NIC: o.nic_model = optarg; break;
+    case O_VCPU: o.vcpus = atoi (optarg); break;
+    case O_MEM: o.memory_mb = atoi (optarg); break;
+    case O_NAME: o.name = optarg; break;
+    case O_JOBS: o.sync.jobs = atoi (optarg); break;
+    case O_NBDKIT: o.sync.nbdkit = optarg; break;
+    case O_KEEP: o.sync.keep_snapshots = true; break;
+    case O_NETMAP: {
+      const char *eq = strchr (optarg, '=');
+      CLEANUP_FREE char *k = NULL;
+      if (eq == NULL || eq == optarg)
+        return usage_error (self, "--network-map: expected SRC=bridge:NAME or SRC=network:NAME");
+      k = strndup (optarg, eq - optarg);
+      jset_str (netmap, k, eq + 1);
+      break;
+    }
+    default: return usage_error (self, "bad option");
+    }
+  }
+  if (optind != argc)
+    return usage_error (self, "unexpected argument '%s'", argv[optind]);
+  {
+    CLEANUP_FREE char *m = strdup (o.shutdown);
+    char *s, *save = NULL;
+    for (s = strtok_r (m, ",", &save); s; s = strtok_r (NULL, ",", &save))
+      if (strcmp (s, "guest") && strcmp (s, "poweroff") && strcmp (s, "manual"))
+        return usage_error (self, "--shutdown must be guest, poweroff or manual, not '%s'", s);
+  }
+  if (o.domain_type == NULL)
+    o.domain_type = virt_default_domain_type ();
+  if (strcmp (o.domain_type, "kvm") && strcmp (o.domain_type, "qemu"))
+    return usage_error (self, "--domain-type must be kvm or qemu");
+  if (strcmp (o.disk_bus, "auto") && strcmp (o.disk_bus, "virtio-blk")
+      && strcmp (o.disk_bus, "virtio-scsi") && strcmp (o.disk_bus, "sata"))
+    return usage_error (self, "--disk-bus must be auto, virtio-blk, virtio-scsi or sata");
+  if (strcmp (manifest_phase (v->m), "refused") == 0) {
+    v2k_error ("preflight refused this VM at init; see 'status'");
+    return EXIT_FAIL;
+  }
+  if (manifest_last_synced_snapshot (v->m) == NULL) {
+    v2k_error ("no synced base yet: run 'snapshot base' and 'sync base' "
+               "before the cutover");
+    return EXIT_FAIL;
+  }
+
+  c = cutover_obj (v);
+  manifest_set_phase (v->m, "cutover");
+  if (v2k_save (v) < 0)
+    return EXIT_FAIL;
+  if (!step_done (v, "shutdown") && step_shutdown (v, &o) < 0)
+    return EXIT_FAIL;
+  if (!step_done (v, "snapshot")) {
+    if (do_snapshot (v, "final", NULL, false) == NULL || mark_step (v, "snapshot") < 0)
+      return EXIT_FAIL;
+  }
+  if (!step_done (v, "sync")) {
+    if (do_sync (v, "final", &o.sync) < 0 || mark_step (v, "sync") < 0)
+      return EXIT_FAIL;
+  }
+  if (!step_done (v, "define") && step_define (v, &o) < 0)
+    return EXIT_FAIL;
+  if (o.start && !step_done (v, "start") && step_start (v, &o) < 0)
+    return EXIT_FAIL;
+  manifest_set_phase (v->m, o.start ? "running" : "defined");
+  if (v2k_save (v) < 0)
+    return EXIT_FAIL;
+  if (v->json)
+    return print_json (c) < 0 ? EXIT_FAIL : EXIT_OK;
+  printf ("domain %s %s", jstr (json_object_get (c, "domain"), "name"),
+          o.start ? "running" : "defined");
+  if (json_is_real (json_object_get (c, "downtime_seconds")))
+    printf (", downtime %.1f s", json_real_value (json_object_get (c, "downtime_seconds")));
+  printf ("\n");
+  return EXIT_OK;
+}

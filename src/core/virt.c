@@ -1,0 +1,190 @@
+#include "core/virt.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "util/error.h"
+
+/* libvirt prints its errors to stderr by default; v2k reports them
+ * through its own error path instead. */
+static void
+quiet (void *opaque, virErrorPtr err)
+{
+  (void) opaque; (void) err;
+}
+
+static virConnectPtr
+open_conn (const char *uri)
+{
+  virConnectPtr c;
+
+  virSetErrorFunc (NULL, quiet);
+  c = virConnectOpen (uri);
+  if (c == NULL)
+    v2k_error ("cannot connect to libvirt at '%s': %s", uri,
+               virGetLastErrorMessage ());
+  return c;
+}
+
+static virDomainPtr
+lookup (virConnectPtr c, const char *uuid)
+{
+  return virDomainLookupByUUIDString (c, uuid);
+}
+
+int
+virt_define (const char *uri, const char *xml, char **uuid)
+{
+  virConnectPtr c = open_conn (uri);
+  virDomainPtr d = NULL;
+  char buf[VIR_UUID_STRING_BUFLEN];
+  int ret = -1;
+
+  if (c == NULL)
+    return -1;
+  d = virDomainDefineXML (c, xml);
+  if (d == NULL) {
+    v2k_error ("cannot define the domain: %s", virGetLastErrorMessage ());
+    goto cleanup;
+  }
+  if (virDomainGetUUIDString (d, buf) < 0 || (*uuid = strdup (buf)) == NULL) {
+    v2k_error ("cannot read the domain's UUID: %s", virGetLastErrorMessage ());
+    goto cleanup;
+  }
+  ret = 0;
+
+ cleanup:
+  if (d)
+    virDomainFree (d);
+  virConnectClose (c);
+  return ret;
+}
+
+int
+virt_start (const char *uri, const char *uuid)
+{
+  virConnectPtr c = open_conn (uri);
+  virDomainPtr d = NULL;
+  int ret = -1;
+
+  if (c == NULL)
+    return -1;
+  d = lookup (c, uuid);
+  if (d == NULL) {
+    v2k_error ("no domain with UUID '%s': %s", uuid, virGetLastErrorMessage ());
+    goto cleanup;
+  }
+  if (virDomainIsActive (d) == 1) {
+    ret = 0;
+    goto cleanup;
+  }
+  if (virDomainCreate (d) < 0) {
+    v2k_error ("cannot start domain '%s': %s", virDomainGetName (d),
+               virGetLastErrorMessage ());
+    goto cleanup;
+  }
+  ret = 0;
+
+ cleanup:
+  if (d)
+    virDomainFree (d);
+  virConnectClose (c);
+  return ret;
+}
+
+int
+virt_state (const char *uri, const char *uuid, bool *exists, bool *running)
+{
+  virConnectPtr c = open_conn (uri);
+  virDomainPtr d;
+
+  if (c == NULL)
+    return -1;
+  d = lookup (c, uuid);
+  *exists = d != NULL;
+  *running = d && virDomainIsActive (d) == 1;
+  if (d)
+    virDomainFree (d);
+  virConnectClose (c);
+  return 0;
+}
+
+int
+virt_remove (const char *uri, const char *uuid)
+{
+  virConnectPtr c = open_conn (uri);
+  virDomainPtr d = NULL;
+  int ret = -1;
+
+  if (c == NULL)
+    return -1;
+  d = lookup (c, uuid);
+  if (d == NULL) {
+    ret = 0;
+    goto cleanup;
+  }
+  if (virDomainIsActive (d) == 1 && virDomainDestroy (d) < 0) {
+    v2k_error ("cannot stop domain '%s': %s", virDomainGetName (d),
+               virGetLastErrorMessage ());
+    goto cleanup;
+  }
+  if (virDomainUndefineFlags (d, VIR_DOMAIN_UNDEFINE_NVRAM) < 0
+      && virDomainUndefine (d) < 0) {
+    v2k_error ("cannot undefine domain '%s': %s", virDomainGetName (d),
+               virGetLastErrorMessage ());
+    goto cleanup;
+  }
+  ret = 0;
+
+ cleanup:
+  if (d)
+    virDomainFree (d);
+  virConnectClose (c);
+  return ret;
+}
+
+const char *
+virt_default_domain_type (void)
+{
+  int fd = open ("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+  if (fd < 0)
+    return "qemu";
+  close (fd);
+  return "kvm";
+}
+
+void
+virt_find_ovmf (bool secure, const char **code, const char **vars)
+{
+  static const char *codes[] = {
+    "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd",
+  };
+  static const char *secure_codes[] = {
+    "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "/usr/share/OVMF/OVMF_CODE.secboot.fd",
+    "/usr/share/OVMF/OVMF_CODE_4M.ms.fd", "/usr/share/OVMF/OVMF_CODE.ms.fd",
+  };
+  static const char *var_files[] = {
+    "/usr/share/OVMF/OVMF_VARS_4M.fd", "/usr/share/OVMF/OVMF_VARS.fd",
+  };
+  static const char *secure_vars[] = {
+    "/usr/share/OVMF/OVMF_VARS_4M.ms.fd", "/usr/share/OVMF/OVMF_VARS.ms.fd",
+  };
+  const char **cl = secure ? secure_codes : codes;
+  size_t cn = secure ? 4 : 2;
+  const char **vl = secure ? secure_vars : var_files;
+
+  *code = *vars = NULL;
+  for (size_t i = 0; i < cn && *code == NULL; i++)
+    if (access (cl[i], R_OK) == 0)
+      *code = cl[i];
+  for (size_t i = 0; i < 2 && *vars == NULL; i++)
+    if (access (vl[i], R_OK) == 0)
+      *vars = vl[i];
+}

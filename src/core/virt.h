@@ -1,0 +1,30 @@
+/* The libvirt side: define, start, inspect and remove the target domain
+ * through the libvirt C API. */
+#ifndef V2K_VIRT_H
+#define V2K_VIRT_H
+
+#include <stdbool.h>
+
+/* Define (or redefine, if a domain with this XML's UUID exists) the
+ * domain.  A different domain that already has the name is an error: v2k
+ * never replaces a domain it did not define.  *uuid is malloc'd. */
+int virt_define (const char *uri, const char *xml, char **uuid);
+
+/* Start the domain if it is not running. */
+int virt_start (const char *uri, const char *uuid);
+
+/* *exists, *running for the domain with this UUID. */
+int virt_state (const char *uri, const char *uuid, bool *exists, bool *running);
+
+/* Destroy (if running) and undefine, NVRAM included.  A domain that no
+ * longer exists is not an error. */
+int virt_remove (const char *uri, const char *uuid);
+
+/* "kvm" when /dev/kvm can be opened for writing, else "qemu" (TCG). */
+const char *virt_default_domain_type (void);
+
+/* The installed OVMF firmware: code (secure-boot build when asked) and
+ * the variable-store template; NULL when none is installed. */
+void virt_find_ovmf (bool secure, const char **code, const char **vars);
+
+#endif /* V2K_VIRT_H */
