@@ -43,7 +43,7 @@ static const struct cmd commands[] = {
   { "cbt",      cmd_cbt,      NEEDS_WORKDIR | TAKES_LOCK | NEEDS_VCENTER, U_CBT },
   { "snapshot", cmd_snapshot, NEEDS_WORKDIR | TAKES_LOCK | NEEDS_VCENTER, U_SNAPSHOT },
   { "sync",     cmd_sync,     NEEDS_WORKDIR | TAKES_LOCK | NEEDS_VCENTER, U_SYNC },
-  { "verify",   cmd_verify,   NEEDS_WORKDIR | TAKES_LOCK, U_VERIFY },
+  { "verify",   cmd_verify,   NEEDS_WORKDIR | TAKES_LOCK | NEEDS_VCENTER, U_VERIFY },
   { "cutover",  cmd_cutover,  NEEDS_WORKDIR | TAKES_LOCK | NEEDS_VCENTER, U_CUTOVER },
   { "rollback", cmd_rollback, NEEDS_WORKDIR | TAKES_LOCK | NEEDS_VCENTER, U_ROLLBACK },
   /* status takes no lock: the management plane polls it while a sync

@@ -74,7 +74,7 @@ plan_disks (json_t *disks, const struct init_opts *o)
       return -1;
     }
     if (strcmp (o->transport, "nbd") == 0) {
-      char idx[16];
+      char idx[32];
       snprintf (idx, sizeof idx, "%zu", i);
       if (!json_object_get (o->nbd_uris, idx)) {
         v2k_error ("disk %zu ('%s') has no --nbd-uri %zu=URI for the nbd "

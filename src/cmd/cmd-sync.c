@@ -1,17 +1,80 @@
-/* sync: placeholder until the data path lands (issue 4). */
+/* sync base|incr|final: copy a snapshot's data to the targets. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cmd/cmd.h"
 #include "util/error.h"
+#include "util/json.h"
+
+/* "4M", "1048576", "1G" -> bytes; 0 on a bad value. */
+static uint64_t
+parse_size (const char *s)
+{
+  char *end;
+  unsigned long long n = strtoull (s, &end, 10);
+
+  if (end == s)
+    return 0;
+  switch (*end) {
+  case 'k': case 'K': n <<= 10; end++; break;
+  case 'm': case 'M': n <<= 20; end++; break;
+  case 'g': case 'G': n <<= 30; end++; break;
+  }
+  if (*end == 'i' && end[1] == 'B')
+    end += 2;
+  return *end == '\0' ? n : 0;
+}
 
 int
 cmd_sync (struct v2k *v, int argc, char **argv)
 {
-  v2k_error ("sync is not available in this build");
-  return EXIT_FAIL;
-}
+  enum { O_JOBS = 256, O_CHUNK, O_GAP, O_KEEP, O_NBDKIT, O_RETRIES };
+  static const struct option opts[] = {
+    { "jobs", required_argument, NULL, O_JOBS },
+    { "chunk", required_argument, NULL, O_CHUNK },
+    { "coalesce-gap", required_argument, NULL, O_GAP },
+    { "keep-snapshots", no_argument, NULL, O_KEEP },
+    { "nbdkit", required_argument, NULL, O_NBDKIT },
+    { "retries", required_argument, NULL, O_RETRIES },
+    { NULL, 0, NULL, 0 },
+  };
+  const struct cmd *self = find_cmd ("sync");
+  struct sync_opts o;
+  const char *kind;
+  int opt;
 
-int
-cmd_verify (struct v2k *v, int argc, char **argv)
-{
-  v2k_error ("verify is not available in this build");
-  return EXIT_FAIL;
+  sync_opts_default (&o);
+  while ((opt = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+    switch (opt) {
+    case O_JOBS: o.jobs = atoi (optarg); break;
+    case O_CHUNK:
+      o.chunk = parse_size (optarg);
+      if (o.chunk < 65536 || o.chunk > (64u << 20) || (o.chunk & 511))
+        return usage_error (self, "--chunk must be 64K..64M, a multiple of 512");
+      break;
+    case O_GAP:
+      if (strcmp (optarg, "0") != 0 && parse_size (optarg) == 0)
+        return usage_error (self, "--coalesce-gap: bad size '%s'", optarg);
+      o.coalesce_gap = parse_size (optarg);
+      break;
+    case O_KEEP: o.keep_snapshots = true; break;
+    case O_NBDKIT: o.nbdkit = optarg; break;
+    case O_RETRIES: o.retries = atoi (optarg); break;
+    default: return usage_error (self, "bad option");
+    }
+  }
+  if (optind + 1 != argc)
+    return usage_error (self, "expected one of base, incr, final");
+  kind = argv[optind];
+  if (strcmp (kind, "base") && strcmp (kind, "incr") && strcmp (kind, "final"))
+    return usage_error (self, "unknown sync kind '%s'", kind);
+  if (o.jobs < 1 || o.jobs > 64)
+    return usage_error (self, "--jobs must be 1..64");
+  if (o.nbdkit)
+    jset_str (json_object_get (v->m->root, "transfer"), "nbdkit", o.nbdkit);
+  if (do_sync (v, kind, &o) < 0)
+    return EXIT_FAIL;
+  return EXIT_OK;
 }
