@@ -109,4 +109,12 @@ int vim_shutdown_guest (struct vim *vim, const char *vm);
 /* Task waiting: the per-task timeout in seconds (default 3600). */
 void vim_set_task_timeout (struct vim *vim, int seconds);
 
+/* Optional: called with a task's progress (0-100) while waiting, and
+ * with 100 when it succeeds.  WHAT describes the task ("create snapshot
+ * 'v2k-base' of VM 'vm-42'"). */
+void vim_set_progress_callback (struct vim *vim,
+                                void (*cb) (void *opaque, const char *what,
+                                            int percent),
+                                void *opaque);
+
 #endif /* V2K_VSPHERE_VIM_H */
