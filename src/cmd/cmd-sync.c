@@ -30,7 +30,7 @@ parse_size (const char *s)
 int
 cmd_sync (struct v2k *v, int argc, char **argv)
 {
-  enum { O_JOBS = 256, O_CHUNK, O_GAP, O_KEEP, O_NBDKIT, O_RETRIES };
+  enum { O_JOBS = 256, O_CHUNK, O_GAP, O_KEEP, O_NBDKIT, O_RETRIES, O_CKPT };
   static const struct option opts[] = {
     { "jobs", required_argument, NULL, O_JOBS },
     { "chunk", required_argument, NULL, O_CHUNK },
@@ -38,6 +38,7 @@ cmd_sync (struct v2k *v, int argc, char **argv)
     { "keep-snapshots", no_argument, NULL, O_KEEP },
     { "nbdkit", required_argument, NULL, O_NBDKIT },
     { "retries", required_argument, NULL, O_RETRIES },
+    { "checkpoint-bytes", required_argument, NULL, O_CKPT },
     { NULL, 0, NULL, 0 },
   };
   const struct cmd *self = find_cmd ("sync");
@@ -62,6 +63,11 @@ cmd_sync (struct v2k *v, int argc, char **argv)
     case O_KEEP: o.keep_snapshots = true; break;
     case O_NBDKIT: o.nbdkit = optarg; break;
     case O_RETRIES: o.retries = atoi (optarg); break;
+    case O_CKPT:
+      o.checkpoint_bytes = parse_size (optarg);
+      if (o.checkpoint_bytes == 0)
+        return usage_error (self, "--checkpoint-bytes: bad size '%s'", optarg);
+      break;
     default: return usage_error (self, "bad option");
     }
   }

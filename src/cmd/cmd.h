@@ -82,6 +82,7 @@ struct sync_opts {
   bool keep_snapshots;      /* do not remove the predecessor */
   const char *nbdkit;       /* nbdkit binary (vddk transport) */
   int retries;              /* reconnects after a dropped source */
+  uint64_t checkpoint_bytes; /* persist progress this often (0: engine default) */
 };
 void sync_opts_default (struct sync_opts *o);
 int do_sync (struct v2k *v, const char *kind, const struct sync_opts *o);

@@ -129,6 +129,7 @@ copy_disk (struct job *j)
     }
     co.mode = strcmp (r->kind, "base") == 0 ? V2K_COPY_BASE : V2K_COPY_INCR;
     co.chunk = r->o->chunk;
+    co.checkpoint_bytes = r->o->checkpoint_bytes;
     co.progress = on_progress;
     co.checkpoint = on_checkpoint;
     co.opaque = j;

@@ -1,0 +1,2 @@
+#!/bin/bash
+TRANSPORT=vddk exec "$(dirname "$0")/sync-rounds.sh"
