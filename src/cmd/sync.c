@@ -343,15 +343,38 @@ plan (struct sync_run *r)
 /* Remove v2k's older snapshots once 'snap' is synced (VMware's order:
  * sync N, then remove N-1).  A failure here is only a warning: the data
  * is safe, and the next sync or cleanup removes what is left. */
+static bool
+vm_has_snapshot (const json_t *inv, const char *moref)
+{
+  size_t i;
+  json_t *x;
+
+  json_array_foreach (json_object_get (inv, "snapshots"), i, x)
+    if (strcmp (jstr_or (x, "moref", ""), moref) == 0)
+      return true;
+  return false;
+}
+
 static void
 remove_predecessors (struct v2k *v, json_t *snap)
 {
+  CLEANUP_JSON json_t *inv = NULL;
+  const char *vm = jstr (json_object_get (v->m->root, "vm"), "moref");
   size_t i;
   json_t *s;
 
   json_array_foreach (manifest_snapshots (v->m), i, s) {
     if (s == snap || jbool (s, "removed") || !json_is_string (json_object_get (s, "moref")))
       continue;
+    /* A removal interrupted by a crash may have finished in vCenter. */
+    if (inv == NULL && vim_vm_inventory (v->vim, vm, &inv) < 0)
+      inv = NULL;
+    if (inv && !vm_has_snapshot (inv, jstr (s, "moref"))) {
+      jset (s, "removed", json_true ());
+      jset_str (s, "state", "removed");
+      v2k_save (v);
+      continue;
+    }
     if (vim_remove_snapshot (v->vim, jstr (s, "moref")) < 0) {
       fprintf (stderr, "v2k: warning: %s\n", v2k_errmsg ());
       v2k_event (v, "warning", "sync", NULL, "snapshot.remove-failed",
