@@ -6,7 +6,7 @@ cd "$T"
 
 size=$((33 * 1024 * 1024 + 512))
 qemu-img create -q -f qcow2 src.qcow2 $size
-qemu-io -f qcow2 -c "write -P 0x55 0 8M" -c "write -P 0x66 16M 4M" \
+qemu-io -t unsafe -f qcow2 -c "write -P 0x55 0 8M" -c "write -P 0x66 16M 4M" \
     src.qcow2 >/dev/null
 "$D" copy --src qemu-nbd:qcow2:src.qcow2 --dst qemu-nbd:qcow2:dst.qcow2 \
     --create qcow2 --allocated --log log
@@ -18,7 +18,7 @@ same -F raw src.qcow2 dst.raw
 round ()
 {
     # $1: qemu-io commands; $2: changed areas (what CBT would report)
-    eval "qemu-io -f qcow2 $1 src.qcow2" >/dev/null
+    eval "qemu-io -t unsafe -f qcow2 $1 src.qcow2" >/dev/null
     printf '%s\n' "$2" > ranges
     "$D" copy --mode incr --src qemu-nbd:qcow2:src.qcow2 \
         --dst qemu-nbd:qcow2:dst.qcow2 --ranges ranges --log log --stats > s1
