@@ -21,6 +21,16 @@ func (h hook) Reference() types.ManagedObjectReference {
 }
 
 func (h hook) PutObject(obj mo.Reference) {
+	if t, ok := obj.(*simulator.Task); ok && t.Info.Entity != nil && t.Info.Entity.Type == "VirtualMachineSnapshot" {
+		// vCenter files snapshot tasks (RemoveSnapshot_Task) under the VM:
+		// info.entity must be a ManagedEntity, and pyvmomi checks that.
+		if s, ok := simulator.Map.Get(*t.Info.Entity).(*simulator.VirtualMachineSnapshot); ok {
+			vm := s.Vm
+			t.Info.Entity = &vm
+			t.Info.EntityName = simulator.Map.Get(vm).(*simulator.VirtualMachine).Name
+		}
+		return
+	}
 	if s, ok := obj.(*simulator.VirtualMachineSnapshot); ok {
 		h.l.mu.Lock()
 		defer h.l.mu.Unlock()

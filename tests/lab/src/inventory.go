@@ -34,6 +34,8 @@ func (l *Lab) buildInventory(ctx context.Context) error {
 		return err
 	}
 	l.svc = model.Service
+	// Create() made a new registry (simulator.Map); hook into that one.
+	simulator.Map.AddHandler(hook{l})
 	c, err := vim25.NewClient(ctx, l.svc)
 	if err != nil {
 		return err

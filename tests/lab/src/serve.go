@@ -134,7 +134,7 @@ func cmdServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	simulator.Map.AddHandler(hook{l})
+	simulator.Trace = os.Getenv("V2K_LAB_TRACE") != "" // SOAP traffic to stderr
 	if err := l.buildInventory(bg); err != nil {
 		return err
 	}

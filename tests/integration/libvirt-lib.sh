@@ -1,0 +1,36 @@
+# A libvirtd that the test starts and stops itself (when none runs yet),
+# and a private bridge as the network-map target.
+
+start_libvirtd () {
+  requires libvirtd virtlogd virsh qemu-system-x86_64
+  [ "$(id -u)" -eq 0 ] || skip "libvirtd tests need root"
+  getent passwd libvirt-qemu >/dev/null || skip "no libvirt-qemu user (libvirt-daemon-system)"
+  if ! virsh -c qemu:///system version >/dev/null 2>&1; then
+    pgrep -x virtlogd >/dev/null || { virtlogd -d; cleanup_add "pkill -x virtlogd"; }
+    libvirtd -d
+    cleanup_add "pkill -x libvirtd"
+    for _ in $(seq 50); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.2; done
+    virsh -c qemu:///system version >/dev/null 2>&1 || fail "libvirtd did not start"
+  fi
+}
+
+make_bridge () { # name
+  ip link show "$1" >/dev/null 2>&1 || ip link add "$1" type bridge || skip "cannot create a bridge"
+  ip link set "$1" up
+  cleanup_add "ip link del $1"
+}
+
+# Domain type for tests: KVM only if asked (V2K_TEST_KVM=1), since nested
+# software KVM on these machines does not run every guest; TCG always works.
+test_domain_type () {
+  if [ "${V2K_TEST_KVM:-0}" = 1 ] && [ -w /dev/kvm ]; then echo kvm; else echo qemu; fi
+}
+
+wait_console () { # file text timeout
+  local i
+  for ((i = 0; i < $3 * 5; i++)); do
+    grep -qa -- "$2" "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
+}
