@@ -145,18 +145,17 @@ step_shutdown (struct v2k *v, const struct cutover_opts *o)
   return -1;
 }
 
-static int
-step_define (struct v2k *v, const struct cutover_opts *o)
+/* The domain XML for this cutover (also run before the shutdown, so a
+ * wrong network map or missing firmware is found while the source runs). */
+static char *
+build_xml (struct v2k *v, const struct cutover_opts *o)
 {
-  json_t *c = cutover_obj (v), *vm = json_object_get (v->m->root, "vm");
+  json_t *vm = json_object_get (v->m->root, "vm");
   bool efi = strcmp (jstr_or (vm, "firmware", "bios"), "efi") == 0;
   bool secure = efi && jbool (vm, "secure_boot");
   struct domain_opts d = { 0 };
   CLEANUP_FREE char *console = path_join (v->workdir, "console.log");
   CLEANUP_FREE char *nvram = path_join (v->workdir, "nvram.fd");
-  CLEANUP_FREE char *xmlpath = path_join (v->workdir, "domain.xml");
-  CLEANUP_FREE char *xml = NULL;
-  CLEANUP_FREE char *uuid = NULL;
 
   d.name = o->name;
   d.domain_type = o->domain_type;
@@ -172,11 +171,21 @@ step_define (struct v2k *v, const struct cutover_opts *o)
     if (d.ovmf_code == NULL) {
       v2k_error ("the source boots with UEFI%s, but no OVMF firmware is "
                  "installed (Debian package 'ovmf')", secure ? " and secure boot" : "");
-      return -1;
+      return NULL;
     }
     d.nvram = nvram;
   }
-  xml = domain_xml (v->m->root, &d);
+  return domain_xml (v->m->root, &d);
+}
+
+static int
+step_define (struct v2k *v, const struct cutover_opts *o)
+{
+  json_t *c = cutover_obj (v);
+  CLEANUP_FREE char *xmlpath = path_join (v->workdir, "domain.xml");
+  CLEANUP_FREE char *xml = build_xml (v, o);
+  CLEANUP_FREE char *uuid = NULL;
+
   if (xml == NULL)
     return -1;
   if (write_file_atomic (xmlpath, xml, strlen (xml), 0600) < 0)
@@ -304,6 +313,11 @@ cmd_cutover (struct v2k *v, int argc, char **argv)
     return EXIT_FAIL;
   }
 
+  if (!step_done (v, "define")) {
+    CLEANUP_FREE char *xml = build_xml (v, &o);
+    if (xml == NULL)
+      return EXIT_FAIL;
+  }
   c = cutover_obj (v);
   manifest_set_phase (v->m, "cutover");
   if (v2k_save (v) < 0)

@@ -6,7 +6,8 @@
  *   copy-driver jobs   --jobs N FILE     (one "copy ..." argument line each)
  *
  * SPEC:  file:PATH | nbd:SOCKET | uri:NBD-URI | qemu-nbd:FMT:PATH |
- *        nbdkit:'PLUGIN ARGS...' (spawned read-only, like the vddk source)
+ *        nbdkit:'PLUGIN ARGS...' (spawned read-only, like the vddk source;
+ *        arguments separated by spaces or commas)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -143,8 +144,9 @@ conn_open (struct conn *c, const char *spec, bool target,
     char *copy = strdup (spec + 7), *save = NULL;
     const char *argv[64];
     size_t n = 0;
-    for (char *t = strtok_r (copy, " ", &save); t && n < 63;
-         t = strtok_r (NULL, " ", &save))
+    /* Spaces or commas: job files split lines on spaces. */
+    for (char *t = strtok_r (copy, " ,", &save); t && n < 63;
+         t = strtok_r (NULL, " ,", &save))
       argv[n++] = t;
     argv[n] = NULL;
     c->srv = v2k_server_nbdkit (a->nbdkit, !target, argv, a->log, 10000);
@@ -358,9 +360,17 @@ do_jobs (unsigned nthreads, const char *file)
     for (char *t = strtok_r (dup, " \n", &save); t && argc < 31;
          t = strtok_r (NULL, " \n", &save))
       argvs[n][argc++] = t;
-    if (argc == 0 || parse (argc, argvs[n], &args[n]) == -1) {
+    if (argc == 0) {
       free (dup);
       continue;
+    }
+    if (parse (argc, argvs[n], &args[n]) == -1) {
+      v2k_error_prefix ("'%s' line %zu", file, n + 1);
+      free (dup);
+      fclose (fp);
+      for (size_t i = 0; i < n; i++)
+        free (argvs[i][0]);
+      return -1;
     }
     jobs[n].fn = job_fn;
     jobs[n].opaque = &args[n];

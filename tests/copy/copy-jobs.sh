@@ -12,7 +12,7 @@ done
 cat > jobs <<EOT
 --src qemu-nbd:qcow2:$T/src1.qcow2 --dst qemu-nbd:qcow2:$T/dst1.qcow2 --create qcow2 --allocated --log $T/log1
 --src qemu-nbd:qcow2:$T/src2.qcow2 --dst file:$T/dst2.raw --create raw --allocated --log $T/log2
---src nbdkit:file $T/src3.qcow2 --dst qemu-nbd:qcow2:$T/dst3.qcow2 --create qcow2 --log $T/log3
+--src nbdkit:file,$T/src3.qcow2 --dst qemu-nbd:qcow2:$T/dst3.qcow2 --create qcow2 --log $T/log3
 EOT
 # Job 3 copies the qcow2 file as raw bytes through nbdkit: fine as data,
 # but check it against the file itself.

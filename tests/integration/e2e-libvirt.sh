@@ -47,7 +47,7 @@ marker "$FINAL"
 expect_fail v2k --workdir "$WD" cutover --shutdown guest --start --network-map "VM Network=bridge:$BR"
 assert_contains "$ERR" "Prod-VLAN10"
 "$V2K_LAB" info --state "$LAB_STATE" --vm e2e-web01 | jq -e '.power == "poweredOn"' >/dev/null \
-  || note "(source was shut down before the network map was checked)"
+  || fail "the source was shut down before the network map was checked"
 
 v2k --workdir "$WD" cutover --shutdown guest --shutdown-timeout 60 --start --name "$DOM" \
   --domain-type "$(test_domain_type)" \
