@@ -26,21 +26,21 @@ type Spec struct {
 }
 
 type VMSpec struct {
-	Name           string    `json:"name"`
-	GuestID        string    `json:"guest_id"`
-	Firmware       string    `json:"firmware"`
-	SecureBoot     bool      `json:"secure_boot"`
-	CPUs           int32     `json:"cpus"`
-	CoresPerSocket int32     `json:"cores_per_socket"`
-	MemoryMB       int64     `json:"memory_mb"`
-	HWVersion      int       `json:"hw_version"`
-	Power          string    `json:"power"`
-	Tools          string    `json:"tools"`
-	CBT            bool      `json:"cbt"`
-	BootOrder      []int     `json:"boot_order"`
-	CDROM          *CDROM    `json:"cdrom"`
+	Name           string     `json:"name"`
+	GuestID        string     `json:"guest_id"`
+	Firmware       string     `json:"firmware"`
+	SecureBoot     bool       `json:"secure_boot"`
+	CPUs           int32      `json:"cpus"`
+	CoresPerSocket int32      `json:"cores_per_socket"`
+	MemoryMB       int64      `json:"memory_mb"`
+	HWVersion      int        `json:"hw_version"`
+	Power          string     `json:"power"`
+	Tools          string     `json:"tools"`
+	CBT            bool       `json:"cbt"`
+	BootOrder      []int      `json:"boot_order"`
+	CDROM          *CDROM     `json:"cdrom"`
 	Disks          []DiskSpec `json:"disks"`
-	NICs           []NICSpec `json:"nics"`
+	NICs           []NICSpec  `json:"nics"`
 }
 
 type CDROM struct {
