@@ -94,6 +94,10 @@ cmd_verify (struct v2k *v, int argc, char **argv)
                jstr_or (snap, "name", ""));
     return EXIT_FAIL;
   }
+  if (refresh_snapshot_files (v, snap) < 0) {
+    v2k_error_prefix ("cannot read snapshot '%s'", jstr_or (snap, "name", ""));
+    return EXIT_FAIL;
+  }
   disks = json_array ();
   rec = json_pack ("{s:s, s:s, s:s, s:I, s:I, s:o}", "mode", mode,
                    "time", rfc3339_now (), "snapshot", jstr (snap, "moref"),

@@ -85,6 +85,8 @@ struct sync_opts {
   uint64_t checkpoint_bytes; /* persist progress this often (0: engine default) */
 };
 void sync_opts_default (struct sync_opts *o);
+/* Re-read the files a recorded snapshot's disks live in now. */
+int refresh_snapshot_files (struct v2k *v, json_t *snap);
 int do_sync (struct v2k *v, const char *kind, const struct sync_opts *o);
 
 #define V2K_COMMANDS(X) \

@@ -392,10 +392,28 @@ remove_predecessors (struct v2k *v, json_t *snap)
 }
 
 int
+refresh_snapshot_files (struct v2k *v, json_t *snap)
+{
+  CLEANUP_JSON json_t *frozen = NULL;
+  size_t i, k;
+  json_t *d, *f;
+
+  if (vim_snapshot_disks (v->vim, jstr (snap, "moref"), &frozen) < 0)
+    return -1;
+  /* Consolidation after a predecessor's removal renames the files a
+   * snapshot reads (as ESXi does), so what is read is what vCenter says
+   * now; the changeIds, in contrast, never change for a snapshot. */
+  json_array_foreach (json_object_get (snap, "disks"), i, d)
+    json_array_foreach (frozen, k, f)
+      if (jint (f, "key") == jint (d, "key") && jstr (f, "file"))
+        jset_str (d, "file", jstr (f, "file"));
+  return 0;
+}
+
+int
 do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
 {
   struct sync_run r = { .v = v, .o = o, .kind = kind };
-  CLEANUP_JSON json_t *frozen = NULL;
   pthread_t *threads = NULL;
   int ret = -1, nthreads = 0;
   json_t *snap = manifest_last_snapshot (v->m);
@@ -414,7 +432,7 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
     return -1;
   }
   /* The snapshot must still exist: it is what we read. */
-  if (vim_snapshot_disks (v->vim, jstr (snap, "moref"), &frozen) < 0) {
+  if (refresh_snapshot_files (v, snap) < 0) {
     jset_str (snap, "state", "missing");
     v2k_save (v);
     v2k_event (v, "error", kind, NULL, "snapshot.missing",
