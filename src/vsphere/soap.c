@@ -385,21 +385,25 @@ soap_fault_type (const xmlNode *n)
   return t;
 }
 
-/* Some faults name what they complain about outside the faultstring. */
+/* Some faults name what they complain about outside the faultstring;
+ * add it unless the text already says it. */
 static void
-fault_extra (const xmlNode *f, char *out, size_t len)
+fault_extra (const xmlNode *f, const char *text, char *out, size_t len)
 {
-  CLEANUP_FREE char *prop = x_path_text (f, "invalidProperty");
-  CLEANUP_FREE char *file = x_path_text (f, "file");
-  CLEANUP_FREE char *obj = x_path_text (f, "obj");
+  static const char *const fields[][2] = {
+    { "invalidProperty", "property" }, { "file", "file" }, { "obj", "object" },
+  };
 
   out[0] = '\0';
-  if (prop)
-    snprintf (out, len, " (property '%s')", prop);
-  else if (file)
-    snprintf (out, len, " (file '%s')", file);
-  else if (obj)
-    snprintf (out, len, " (object '%s')", obj);
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    CLEANUP_FREE char *v = x_path_text (f, fields[i][0]);
+
+    if (v && v[0]) {
+      if (text == NULL || strstr (text, v) == NULL)
+        snprintf (out, len, " (%s '%s')", fields[i][1], v);
+      return;
+    }
+  }
 }
 
 int
@@ -425,9 +429,7 @@ soap_parse_response (xmlDoc *doc, const char *method, xmlNode **retval,
     xmlNode *d = x_child (x_child (first, "detail"), NULL);
     char extra[512];
 
-    fault_extra (d, extra, sizeof extra);
-    if (text && strstr (text, extra + (extra[0] ? 1 : 0)) && extra[0])
-      extra[0] = '\0';
+    fault_extra (d, text, extra, sizeof extra);
     v2k_error ("vCenter fault '%s': %s%s", type ? type : "unknown",
                text && text[0] ? text : "no message", extra);
     if (fault_type) {
