@@ -134,6 +134,7 @@ verify_cb (X509_STORE_CTX *sctx, void *opaque)
 static CURLcode
 ssl_ctx_cb (CURL *curl, void *sslctx, void *opaque)
 {
+  (void) curl;
   SSL_CTX_set_cert_verify_callback (sslctx, verify_cb, opaque);
   return CURLE_OK;
 }

@@ -12,6 +12,7 @@ disk (json_t *inv, size_t i)
 static void
 test_vm (void **state)
 {
+  (void) state;
   struct props_result pr;
   xmlNode *o = load_objects ("vm-props.xml", &pr);
   json_t *inv = NULL, *vm, *d, *c, *snaps, *n;
@@ -124,6 +125,7 @@ test_vm (void **state)
 static void
 test_vcsim_vm (void **state)
 {
+  (void) state;
   struct props_result pr;
   xmlNode *o = load_objects ("vcsim-vm-props.xml", &pr);
   json_t *inv = NULL, *d;
@@ -144,6 +146,7 @@ test_vcsim_vm (void **state)
 static void
 test_snapshot_disks (void **state)
 {
+  (void) state;
   struct props_result pr;
   xmlNode *o = load_objects ("snapshot-config.xml", &pr);
   json_t *disks = NULL;
@@ -165,6 +168,7 @@ test_snapshot_disks (void **state)
 static void
 test_spec_kinds (void **state)
 {
+  (void) state;
   assert_true (find_looks_like_moref ("vm-42"));
   assert_false (find_looks_like_moref ("vm-"));
   assert_false (find_looks_like_moref ("vm-42a"));

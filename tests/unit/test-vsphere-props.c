@@ -4,6 +4,7 @@
 static void
 test_pages (void **state)
 {
+  (void) state;
   struct props_result pr = { 0 };
   xmlNode *rv = NULL, *o;
   char *token, *names[3] = { 0 }, *morefs[3] = { 0 };
@@ -39,6 +40,7 @@ test_pages (void **state)
 static void
 test_missing_set (void **state)
 {
+  (void) state;
   struct props_result pr;
   xmlNode *o = load_objects ("missingset-NotAuthenticated.xml", &pr);
   xmlNode *m = x_child (o, "missingSet");
@@ -54,6 +56,7 @@ test_missing_set (void **state)
 static void
 test_xml_helpers (void **state)
 {
+  (void) state;
   struct props_result pr;
   xmlNode *o = load_objects ("vm-props.xml", &pr);
   xmlNode *hw = props_val (o, "config.hardware");

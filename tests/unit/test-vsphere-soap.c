@@ -24,6 +24,7 @@ expect_fault (const char *file, const char *method, const char *type,
 static void
 test_faults (void **state)
 {
+  (void) state;
   expect_fault ("fault-InvalidLogin.xml", "Login", "InvalidLogin",
                 "vCenter fault 'InvalidLogin': Login failure");
   expect_fault ("fault-NotAuthenticated.xml", "CreateContainerView",
@@ -48,6 +49,7 @@ test_faults (void **state)
 static void
 test_service_content (void **state)
 {
+  (void) state;
   xmlDoc *doc = load ("RetrieveServiceContent.xml");
   struct vim vim = { .host = (char *) "vc" };
   xmlNode *rv;
@@ -73,6 +75,7 @@ test_service_content (void **state)
 static void
 test_envelope (void **state)
 {
+  (void) state;
   struct soap_req r;
   xmlChar *out = NULL;
   int len;
@@ -101,6 +104,7 @@ test_envelope (void **state)
 static void
 test_thumbprints (void **state)
 {
+  (void) state;
   char tp[64];
   char *n = soap_normalise_thumbprint ("2c11edd713877db57418b81c42c2561f0db95bb9");
 
@@ -131,6 +135,7 @@ task_info (const char *file, struct task_info *ti)
 static void
 test_task_info (void **state)
 {
+  (void) state;
   struct task_info ti;
 
   task_info ("task-info-error.xml", &ti);
@@ -169,6 +174,7 @@ changes (const char *file, struct vim_changes *c, int expect)
 static void
 test_changed_areas (void **state)
 {
+  (void) state;
   struct vim_changes c;
 
   changes ("QueryChangedDiskAreas-page1.xml", &c, 0);

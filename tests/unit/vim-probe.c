@@ -13,6 +13,7 @@
  *   unsnap        remove the snapshot made by "snap"
  *   on / off / shutdown
  *   expire        log out behind the client's back (next call relogs in)
+ *   rename=NAME   rename the VM (to test ambiguous names)
  *   remove-snap=MOREF   remove a given snapshot
  *   snap-disks=MOREF    print a given snapshot's disks
  *
@@ -30,6 +31,7 @@
 static void
 progress (void *opaque, const char *what, int percent)
 {
+  (void) opaque;
   fprintf (stderr, "vim-probe: %s: %d%%\n", what, percent);
 }
 
@@ -116,6 +118,15 @@ step (struct vim *vim, const char *vm, const char *s, char **snap)
     r = vim_power_off (vim, vm);
   else if (strcmp (s, "shutdown") == 0)
     r = vim_shutdown_guest (vim, vm);
+  else if (strncmp (s, "rename=", 7) == 0) {
+    struct soap_req q;
+
+    if ((r = soap_new (&q, "Rename_Task", "VirtualMachine", vm)) == 0) {
+      soap_add (q.method, "newName", s + 7);
+      r = task_call (vim, &q, "rename", NULL);
+      soap_free (&q);
+    }
+  }
   else if (strcmp (s, "expire") == 0)
     r = session_logout (vim);
   else {
