@@ -27,6 +27,9 @@ test_faults (void **state)
   (void) state;
   expect_fault ("fault-InvalidLogin.xml", "Login", "InvalidLogin",
                 "vCenter fault 'InvalidLogin': Login failure");
+  expect_fault ("lab-fault-NotAuthenticated.xml", "CreateSnapshot_Task",
+                "NotAuthenticated", "vCenter fault 'NotAuthenticated': The "
+                "session is not authenticated.");
   expect_fault ("fault-NotAuthenticated.xml", "CreateContainerView",
                 "NotAuthenticated",
                 "vCenter fault 'NotAuthenticated': no message");
@@ -192,6 +195,15 @@ test_changed_areas (void **state)
   assert_int_equal (c.length, 9663676416LL);
   assert_int_equal (c.nr_areas, 0);
   assert_null (c.areas);
+  vim_changes_free (&c);
+
+  /* The lab's answer after a 64 KiB write at 1 MiB. */
+  changes ("lab-QueryChangedDiskAreas.xml", &c, 0);
+  assert_int_equal (c.start, 0);
+  assert_int_equal (c.length, 67108864);
+  assert_int_equal (c.nr_areas, 1);
+  assert_int_equal (c.areas[0].start, 1048576);
+  assert_int_equal (c.areas[0].length, 65536);
   vim_changes_free (&c);
 
   changes ("QueryChangedDiskAreas-bad-area.xml", &c, -1);

@@ -13,6 +13,7 @@
  *   unsnap        remove the snapshot made by "snap"
  *   on / off / shutdown
  *   expire        log out behind the client's back (next call relogs in)
+ *   sleep=N       wait N seconds (to inject lab faults meanwhile)
  *   rename=NAME   rename the VM (to test ambiguous names)
  *   remove-snap=MOREF   remove a given snapshot
  *   snap-disks=MOREF    print a given snapshot's disks
@@ -127,6 +128,8 @@ step (struct vim *vim, const char *vm, const char *s, char **snap)
       soap_free (&q);
     }
   }
+  else if (strncmp (s, "sleep=", 6) == 0)
+    sleep (atoi (s + 6));
   else if (strcmp (s, "expire") == 0)
     r = session_logout (vim);
   else {
