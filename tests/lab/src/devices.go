@@ -115,7 +115,7 @@ func (l *Lab) backing(d *labDisk, idx int, changeID string) types.BaseVirtualDev
 	file := d.chain[idx]
 	dsRef := l.dsRef(d.ds)
 	mode := d.spec.Mode
-	if d.spec.RDM != "" {
+	if d.spec.RDM != "" && !l.flatOnly {
 		b := &types.VirtualDiskRawDiskMappingVer1BackingInfo{
 			VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: d.dsPath(file), Datastore: &dsRef},
 			LunUuid:                      "0200000000" + strings.ReplaceAll(d.fileUUID[d.chain[0]], "-", ""),

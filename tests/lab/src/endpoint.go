@@ -194,15 +194,20 @@ func (e *vmEndpoint) CreateSnapshotTask(ctx *simulator.Context, req *types.Creat
 func (e *vmEndpoint) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
 	obj := e.sim(ctx)
 	var res soap.HasFault
-	simulator.Map.WithLock(obj, func() { res = obj.ReconfigVMTask(ctx, req) })
+	e.l.mu.Lock()
+	defer e.l.mu.Unlock()
+	simulator.Map.WithLock(obj, func() {
+		e.l.flatOnly = true
+		e.l.refreshVM(e.vm)
+		e.l.flatOnly = false
+		res = obj.ReconfigVMTask(ctx, req)
+	})
 	if req.Spec.ChangeTrackingEnabled != nil {
 		on := *req.Spec.ChangeTrackingEnabled
-		e.l.mu.Lock()
 		e.l.setCBT(e.vm, on, obj.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn)
-		e.l.refreshVM(e.vm)
-		e.l.mu.Unlock()
 		simulator.Map.Update(obj, []types.PropertyChange{{Name: "config.changeTrackingEnabled", Val: on}})
 	}
+	e.l.refreshVM(e.vm)
 	return res
 }
 

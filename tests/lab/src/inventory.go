@@ -126,6 +126,8 @@ func (l *Lab) createVM(ctx context.Context, vs *VMSpec, folder *object.Folder, p
 		return err
 	}
 	devices := append([]types.BaseVirtualDevice{}, ctrls...)
+	l.flatOnly = true
+	defer func() { l.flatOnly = false }()
 	counts := map[string]int{}
 	for i, ds := range vs.Disks {
 		base := vs.Name
@@ -174,6 +176,7 @@ func (l *Lab) createVM(ctx context.Context, vs *VMSpec, folder *object.Folder, p
 		DeviceChange:      changes,
 	}
 	task, err := folder.CreateVM(ctx, spec, pool, host)
+	l.flatOnly = false
 	if err != nil {
 		return err
 	}
@@ -184,6 +187,7 @@ func (l *Lab) createVM(ctx context.Context, vs *VMSpec, folder *object.Folder, p
 	vm.ref = info.Result.(types.ManagedObjectReference)
 	l.vms[vs.Name] = vm
 	l.byRef[vm.ref] = vm
+	l.refreshVM(vm) // now with RDM backings where the spec asks for them
 	if vs.CBT {
 		l.setCBT(vm, true, false)
 	}

@@ -73,6 +73,10 @@ type Lab struct {
 	thumb  string
 	url    string
 	faults faultState
+	// flatOnly makes RDM disks show flat backings for a moment: the
+	// simulator's disk layout code (run by CreateVM and every ReconfigVM)
+	// only understands VirtualDiskFlatVer2BackingInfo.
+	flatOnly bool
 }
 
 func (d *labDisk) independent() bool { return d.spec.Mode == "independent_persistent" }
