@@ -67,7 +67,14 @@ file_start_write (struct v2k_ep *ep, const void *buf, size_t len,
                   uint64_t off, v2k_ep_done_fn done, void *opaque)
 {
   struct file_ep *f = (struct file_ep *) ep;
-  done (opaque, pwrite_all (f->fd, buf, len, off));
+  int err = pwrite_all (f->fd, buf, len, off);
+
+  /* Start writeback now, without waiting: dirty pages then never pile
+   * up, and the fdatasync of the next checkpoint does not stall the copy
+   * for seconds.  Only a hint, so failures are ignored. */
+  if (err == 0 && !f->is_blk)
+    sync_file_range (f->fd, off, len, SYNC_FILE_RANGE_WRITE);
+  done (opaque, err);
   return 0;
 }
 
