@@ -32,7 +32,7 @@ type nbdClient struct {
 }
 
 func nbdDial(sock string) (*nbdClient, error) {
-	conn, err := net.Dial("unix", sock)
+	conn, err := dialRetry(sock)
 	if err != nil {
 		return nil, err
 	}
@@ -175,8 +175,8 @@ func qemuNBD(tmpdir string, args ...string) (*nbdProc, error) {
 			return nil, fmt.Errorf("qemu-nbd %v exited early", args)
 		default:
 		}
-		if c, err := net.Dial("unix", p.Sock); err == nil {
-			c.Close()
+		// Not a probe connection: qemu-nbd would log its failed handshake.
+		if fileExists(p.Sock) {
 			return p, nil
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -196,4 +196,16 @@ func (p *nbdProc) Stop() {
 		<-p.done
 	}
 	os.RemoveAll(p.dir)
+}
+
+// dialRetry connects to a UNIX socket that may exist a moment before its
+// server listens on it.
+func dialRetry(sock string) (net.Conn, error) {
+	for i := 0; ; i++ {
+		c, err := net.Dial("unix", sock)
+		if err == nil || i == 200 {
+			return c, err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -20,7 +20,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 )
 
 const nbdkitVersion = "1.32.5"
@@ -388,7 +387,7 @@ func proxy(ln net.Listener, backend string, dropAfter int64) {
 		}
 		go func(c net.Conn) {
 			defer c.Close()
-			b, err := net.DialTimeout("unix", backend, 5*time.Second)
+			b, err := dialRetry(backend)
 			if err != nil {
 				return
 			}
