@@ -158,7 +158,7 @@ func (l *Lab) apiWrite(q *writeReq) (interface{}, error) {
 	if q.Seed != nil {
 		rng = splitmix(*q.Seed)
 	}
-	p, err := qemuNBD(filepath.Join(l.state, "tmp"), "-f", "vmdk", "--cache=writeback", d.abs(d.top()))
+	p, err := qemuNBD("", "-f", "vmdk", "--cache=writeback", d.abs(d.top()))
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +195,7 @@ type infoDisk struct {
 	Key           int32  `json:"key"`
 	File          string `json:"file"`
 	DatastorePath string `json:"datastore_path"`
-	ChangeID      string `json:"change_id,omitempty"`
+	ChangeID      string `json:"change_id"`
 	Size          int64  `json:"size,omitempty"`
 }
 

@@ -118,7 +118,7 @@ func cmdServe(args []string) error {
 		_ = os.Remove(filepath.Join(dir, f))
 	}
 	_ = os.RemoveAll(filepath.Join(dir, "datastores"))
-	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	l := &Lab{spec: spec, state: dir, dsDirs: map[string]string{}, vms: map[string]*labVM{},
