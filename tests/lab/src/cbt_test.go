@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -142,6 +144,11 @@ func TestCBTPaging(t *testing.T) {
 	l.reconfigCBT(vm, true)
 	l.mustLab("power", "--vm", "web01", "off") // powered off: tracking starts at once
 	l.mustLab("power", "--vm", "web01", "on")
+	var o mo.VirtualMachine
+	l.props(vm.Reference(), &o, "config")
+	if cid := diskBacking(o.Config.Hardware.Device, 2000).ChangeId; !strings.HasPrefix(cid, "52 ") {
+		t.Errorf("power-on did not start tracking: changeId %q", cid)
+	}
 	s1 := l.snapshot(vm, "s1")
 	c1 := l.snapChangeID(s1, 2000)
 	// 6000 scattered writes in the first 24 MiB, one at the very end.
@@ -176,5 +183,32 @@ func TestCBTPaging(t *testing.T) {
 	first, _ := l.qcda(vm, &s2, 2000, 0, c1)
 	if first.StartOffset+first.Length >= size {
 		t.Errorf("first page covers the whole disk")
+	}
+}
+
+func TestImageAndSpecCBT(t *testing.T) {
+	dir := t.TempDir()
+	img := make([]byte, 3<<20)
+	copy(img[65536:], strings.Repeat("image!", 1000))
+	img[len(img)-1] = 1
+	imgPath := dir + "/image.raw"
+	if err := os.WriteFile(imgPath, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := fmt.Sprintf(`{"datacenter": "DC0", "host": "esxi01.lab.local", "datastores": ["datastore1"],
+	  "vms": [{"name": "img01", "cbt": true, "disks": [{"size": 4194304, "image": %q}]}]}`, imgPath)
+	specPath := dir + "/spec.json"
+	os.WriteFile(specPath, []byte(spec), 0o644)
+	l := startLabSpec(t, dir, specPath)
+	vm := l.vm("img01")
+	s1 := l.snapshot(vm, "s1")
+	got := readDisk(t, l.infoOf("img01").Snapshots[0].Disks[0].File)
+	if !bytes.Equal(got[:len(img)], img) || strings.Trim(string(got[len(img):]), "\x00") != "" {
+		t.Errorf("disk does not start with the image")
+	}
+	all, _ := l.allAreas(vm, s1, 2000, 4<<20, "*")
+	want := []types.DiskChangeExtent{{Start: 65536, Length: 65536}, {Start: 3<<20 - 65536, Length: 65536}}
+	if fmt.Sprint(all) != fmt.Sprint(want) {
+		t.Errorf("allocated areas %+v, want %+v", all, want)
 	}
 }

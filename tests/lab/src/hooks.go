@@ -49,9 +49,10 @@ func (h hook) UpdateObject(obj mo.Reference, changes []types.PropertyChange) {
 		if c.Name == "runtime.powerState" {
 			h.l.mu.Lock()
 			vm := h.l.byRef[vmo.Self]
-			if vm != nil && c.Val == types.VirtualMachinePowerStatePoweredOn && vm.ctkPending {
+			if vm != nil && fmt.Sprint(c.Val) == string(types.VirtualMachinePowerStatePoweredOn) && vm.ctkPending {
 				// A power-on is a stun: pending change tracking starts.
 				h.l.activateCBT(vm)
+				h.l.refreshVM(vm)
 			}
 			h.l.mu.Unlock()
 			if vm != nil {

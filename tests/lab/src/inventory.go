@@ -162,18 +162,19 @@ func (l *Lab) createVM(ctx context.Context, vs *VMSpec, folder *object.Folder, p
 		boot.BootOrder = append(boot.BootOrder, &types.VirtualMachineBootOptionsBootableDiskDevice{DeviceKey: keys[b]})
 	}
 	spec := types.VirtualMachineConfigSpec{
-		Name:              vs.Name,
-		GuestId:           vs.GuestID,
-		Uuid:              stableUUID("bios/" + vs.Name),
-		InstanceUuid:      stableUUID("instance/" + vs.Name),
-		Version:           fmt.Sprintf("vmx-%02d", vs.HWVersion),
-		Firmware:          vs.Firmware,
-		NumCPUs:           vs.CPUs,
-		NumCoresPerSocket: vs.CoresPerSocket,
-		MemoryMB:          vs.MemoryMB,
-		BootOptions:       boot,
-		Files:             &types.VirtualMachineFileInfo{VmPathName: fmt.Sprintf("[%s] %s/%s.vmx", vs.Disks[0].Datastore, vs.Name, vs.Name)},
-		DeviceChange:      changes,
+		Name:                  vs.Name,
+		GuestId:               vs.GuestID,
+		Uuid:                  stableUUID("bios/" + vs.Name),
+		InstanceUuid:          stableUUID("instance/" + vs.Name),
+		Version:               fmt.Sprintf("vmx-%02d", vs.HWVersion),
+		Firmware:              vs.Firmware,
+		NumCPUs:               vs.CPUs,
+		NumCoresPerSocket:     vs.CoresPerSocket,
+		MemoryMB:              vs.MemoryMB,
+		BootOptions:           boot,
+		ChangeTrackingEnabled: types.NewBool(vs.CBT),
+		Files:                 &types.VirtualMachineFileInfo{VmPathName: fmt.Sprintf("[%s] %s/%s.vmx", vs.Disks[0].Datastore, vs.Name, vs.Name)},
+		DeviceChange:          changes,
 	}
 	task, err := folder.CreateVM(ctx, spec, pool, host)
 	l.flatOnly = false
@@ -189,7 +190,8 @@ func (l *Lab) createVM(ctx context.Context, vs *VMSpec, folder *object.Folder, p
 	l.byRef[vm.ref] = vm
 	l.refreshVM(vm) // now with RDM backings where the spec asks for them
 	if vs.CBT {
-		l.setCBT(vm, true, false)
+		l.setCBT(vm, true, false) // still powered off: tracking starts now
+		l.refreshVM(vm)
 	}
 	if vs.Power == "poweredOn" {
 		t, err := object.NewVirtualMachine(l.client, vm.ref).PowerOn(ctx)
