@@ -162,7 +162,9 @@ func cmdNbdkit(args []string) int {
 			nbdkitVersion, nbdkitVersion, o.params["libdir"])
 		return 0
 	}
-	if !o.foreground && !o.exitWithParent && os.Getenv("V2K_LAB_NBDKIT_CHILD") == "" {
+	// Socket activation and --exit-with-parent imply --foreground, as in nbdkit.
+	activated := os.Getenv("LISTEN_PID") == strconv.Itoa(os.Getpid())
+	if !o.foreground && !o.exitWithParent && !activated && os.Getenv("V2K_LAB_NBDKIT_CHILD") == "" {
 		return daemonize()
 	}
 	return runVddk(o)

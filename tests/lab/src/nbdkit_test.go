@@ -139,6 +139,12 @@ func TestNbdkitStandIn(t *testing.T) {
 	if size := mustRun(t, "nbdinfo", "--size", s.uri()); strings.TrimSpace(size) != "67108864" {
 		t.Errorf("size %s", size)
 	}
+	// Socket activation, as libnbd's [ CMD ] does it.
+	act := exec.Command("nbdinfo", append([]string{"--size", "--", "[", os.Args[0], "nbdkit", "-r"}, append(args, "]")...)...)
+	act.Env = append(os.Environ(), "V2K_LAB_SELF=1", "V2K_LAB_STATE="+l.dir)
+	if out, err := act.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "67108864" {
+		t.Errorf("socket activation: %v %s", err, out)
+	}
 	// password=-FD works too.
 	r, w, _ := os.Pipe()
 	w.Write([]byte(l.info.Password))
