@@ -135,6 +135,9 @@ func (l *Lab) serveSDK(w http.ResponseWriter, r *http.Request) {
 		writeFault(w, "The operation is not supported by the v2k lab.", &types.NotSupported{})
 		return
 	}
+	if name == "RemoveSnapshot_Task" || name == "RemoveAllSnapshots_Task" {
+		l.protectDisks(method.This)
+	}
 	if routedMethods[name] && method.This.Type == "VirtualMachine" {
 		l.mu.Lock()
 		_, ok := l.byRef[method.This]
@@ -245,6 +248,31 @@ func writeResponse(w http.ResponseWriter, element, inner string) {
 	fmt.Fprintf(w, `%s<%s xmlns="urn:vim25">%s</%s>%s`, envelopeStart, element, inner, element, envelopeEnd)
 }
 
+// protectDisks drops the VMDKs from the VM's layoutEx.file before the
+// simulator removes a snapshot: it deletes the files whose layout key
+// equals the snapshot's data key, and those keys are reused once the lab
+// has replaced delta files, so it would delete a disk. The lab removes
+// VMDKs itself (consolidation); the next reconfigure lists them again.
+func (l *Lab) protectDisks(this types.ManagedObjectReference) {
+	vmRef := this
+	if s, ok := simulator.Map.Get(this).(*simulator.VirtualMachineSnapshot); ok {
+		vmRef = s.Vm
+	}
+	vm, ok := simulator.Map.Get(vmRef).(*simulator.VirtualMachine)
+	if !ok {
+		return
+	}
+	simulator.Map.WithLock(vm, func() {
+		var keep []types.VirtualMachineFileLayoutExFileInfo
+		for _, f := range vm.LayoutEx.File {
+			if !strings.HasSuffix(f.Name, ".vmdk") {
+				keep = append(keep, f)
+			}
+		}
+		vm.LayoutEx.File = keep
+	})
+}
+
 func (l *Lab) expireSessions() {
 	f := &l.faults
 	f.mu.Lock()
@@ -254,5 +282,3 @@ func (l *Lab) expireSessions() {
 	}
 	f.seen = map[string]bool{}
 }
-
-var _ = strings.TrimSpace

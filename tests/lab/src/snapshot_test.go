@@ -146,3 +146,32 @@ func TestSnapshotsAndConsolidation(t *testing.T) {
 	}
 	_ = s
 }
+
+// The warm-migration rhythm: take N, remove N-1, with reconfigures in
+// between (they make the simulator list disk files in layoutEx, whose keys
+// it reuses). Every chain must stay whole.
+func TestRollingSnapshots(t *testing.T) {
+	l := startLab(t, "")
+	vm := l.vm("web01")
+	var prev types.ManagedObjectReference
+	for round := 0; round < 5; round++ {
+		l.reconfigCBT(vm, true)
+		for d := 0; d < 3; d++ {
+			l.mustLab("write", "--vm", "web01", "--disk", fmt.Sprint(d), "--offset", fmt.Sprint(round*4096), "--length", "4096", "--seed", fmt.Sprint(round))
+		}
+		s := l.snapshot(vm, fmt.Sprintf("v2k-%d", round))
+		if round > 0 {
+			l.removeSnapshot(prev)
+		}
+		prev = s
+		info := l.infoOf("web01")
+		for _, d := range info.Disks {
+			mustRun(t, "qemu-img", "info", "-U", "--backing-chain", d.File)
+		}
+		for _, sn := range info.Snapshots {
+			for _, d := range sn.Disks {
+				mustRun(t, "qemu-img", "info", "-U", "--backing-chain", d.File)
+			}
+		}
+	}
+}
