@@ -167,19 +167,39 @@ func (l *Lab) apiWrite(q *writeReq) (interface{}, error) {
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, q.Length)
-	err = c.WriteMany(q.Count, func(i int) (int64, []byte) {
+	// NBD servers cap a request (qemu-nbd: 32 MiB), so long writes go in
+	// pieces; the bytes are the same as one piece would carry.
+	const piece = 4 << 20
+	type chunk struct{ off, in, n int64 }
+	var chunks []chunk
+	for i := 0; i < q.Count; i++ {
+		for in := int64(0); in < q.Length; in += piece {
+			n := q.Length - in
+			if n > piece {
+				n = piece
+			}
+			chunks = append(chunks, chunk{q.Offset + int64(i)*q.Stride + in, in, n})
+		}
+	}
+	max := q.Length
+	if max > piece {
+		max = piece
+	}
+	buf := make([]byte, max)
+	err = c.WriteMany(len(chunks), func(i int) (int64, []byte) {
+		ch := chunks[i]
+		b := buf[:ch.n]
 		switch {
 		case q.From != "":
-			copy(buf, src[:q.Length])
+			copy(b, src[ch.in:ch.in+ch.n])
 		case q.Zero:
-			for j := range buf {
-				buf[j] = 0
+			for j := range b {
+				b[j] = 0
 			}
 		default:
-			rng.fill(buf)
+			rng.fill(b)
 		}
-		return q.Offset + int64(i)*q.Stride, buf
+		return ch.off, b
 	})
 	c.Close()
 	if err != nil {

@@ -178,6 +178,8 @@ func TestWriteRules(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("6000 writes took %v", d)
 	}
+	// One write longer than an NBD request may be (qemu-nbd: 32 MiB).
+	l.mustLab("write", "--vm", "web01", "--disk", "0", "--offset", "0", "--length", fmt.Sprint(40<<20), "--seed", "8")
 	// --from and --zero land where they should.
 	src := filepath.Join(t.TempDir(), "src")
 	os.WriteFile(src, []byte(strings.Repeat("v2k!", 256)), 0o644)
