@@ -315,7 +315,7 @@ cmd_cutover (struct v2k *v, int argc, char **argv)
 
   if (!step_done (v, "define")) {
     CLEANUP_FREE char *xml = build_xml (v, &o);
-    if (xml == NULL)
+    if (xml == NULL || virt_preflight (o.uri, o.domain_type) < 0)
       return EXIT_FAIL;
   }
   c = cutover_obj (v);

@@ -240,7 +240,7 @@ open_target (struct v2k *v, const json_t *disk, unsigned flags,
   }
   if (is_rbd || strcmp (format, "qcow2") == 0) {
     io->dst_srv = v2k_server_qemu_nbd ("qemu-nbd", path, is_rbd ? "raw" : format,
-                                       ro ? V2K_QNBD_READONLY : V2K_QNBD_SPARSE,
+                                       ro ? V2K_QNBD_READONLY | V2K_QNBD_SHARE : V2K_QNBD_SPARSE,
                                        log, SERVER_TIMEOUT_MS);
     if (io->dst_srv == NULL)
       return -1;

@@ -264,13 +264,37 @@ v2k_server_qemu_nbd (const char *qemu_nbd, const char *image,
   const char *argv[16];
   size_t i = 0;
   CLEANUP_FREE char *fmt = NULL;
+  CLEANUP_FREE char *shared = NULL;
 
   if (asprintf (&fmt, "--format=%s", format) == -1) {
     v2k_error_errno (errno, "cannot allocate arguments");
     return NULL;
   }
   argv[i++] = qemu_nbd ? qemu_nbd : "qemu-nbd";
-  argv[i++] = fmt;
+  if ((flags & V2K_QNBD_SHARE) && (flags & V2K_QNBD_READONLY)) {
+    /* qemu-nbd has no --force-share: turn image locking off through the
+     * options of the file protocol instead (commas in the path are
+     * doubled, QemuOpts' escape). */
+    size_t n = 0;
+    for (const char *p = image; *p; p++)
+      n += *p == ',' ? 2 : 1;
+    shared = malloc (n + strlen (format) + 80);
+    if (shared == NULL) {
+      v2k_error_errno (errno, "cannot allocate arguments");
+      return NULL;
+    }
+    char *q = shared + sprintf (shared, "driver=%s,file.driver=file,file.locking=off,file.filename=", format);
+    for (const char *p = image; *p; p++) {
+      *q++ = *p;
+      if (*p == ',')
+        *q++ = ',';
+    }
+    *q = '\0';
+    argv[i++] = "--image-opts";
+    image = shared;
+  }
+  else
+    argv[i++] = fmt;
   if (flags & V2K_QNBD_READONLY)
     argv[i++] = "--read-only";
   /* Persistent and shared: verify may open a second connection, and a

@@ -43,6 +43,8 @@ int v2k_server_stop (struct v2k_server *srv);
 #define V2K_QNBD_READONLY 1u   /* -r: a source snapshot */
 #define V2K_QNBD_SPARSE   2u   /* --discard=unmap --detect-zeroes=unmap */
 #define V2K_QNBD_DIRECT   4u   /* --cache=none --aio=native (O_DIRECT) */
+#define V2K_QNBD_SHARE    8u   /* --force-share: read an image a running
+                                * domain holds (verify after cutover) */
 
 struct v2k_server *v2k_server_qemu_nbd (const char *qemu_nbd,
                                         const char *image,

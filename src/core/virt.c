@@ -32,6 +32,17 @@ open_conn (const char *uri)
   return c;
 }
 
+/* Any libvirt call resets the thread's last error, so the message is
+ * taken before the domain's name is asked for. */
+static void
+dom_error (const char *what, virDomainPtr d)
+{
+  char msg[1024];
+
+  snprintf (msg, sizeof msg, "%s", virGetLastErrorMessage ());
+  v2k_error ("cannot %s domain '%s': %s", what, virDomainGetName (d), msg);
+}
+
 static virDomainPtr
 lookup (virConnectPtr c, const char *uuid)
 {
@@ -85,8 +96,7 @@ virt_start (const char *uri, const char *uuid)
     goto cleanup;
   }
   if (virDomainCreate (d) < 0) {
-    v2k_error ("cannot start domain '%s': %s", virDomainGetName (d),
-               virGetLastErrorMessage ());
+    dom_error ("start", d);
     goto cleanup;
   }
   ret = 0;
@@ -130,14 +140,12 @@ virt_remove (const char *uri, const char *uuid)
     goto cleanup;
   }
   if (virDomainIsActive (d) == 1 && virDomainDestroy (d) < 0) {
-    v2k_error ("cannot stop domain '%s': %s", virDomainGetName (d),
-               virGetLastErrorMessage ());
+    dom_error ("stop", d);
     goto cleanup;
   }
   if (virDomainUndefineFlags (d, VIR_DOMAIN_UNDEFINE_NVRAM) < 0
       && virDomainUndefine (d) < 0) {
-    v2k_error ("cannot undefine domain '%s': %s", virDomainGetName (d),
-               virGetLastErrorMessage ());
+    dom_error ("undefine", d);
     goto cleanup;
   }
   ret = 0;
@@ -147,6 +155,27 @@ virt_remove (const char *uri, const char *uuid)
     virDomainFree (d);
   virConnectClose (c);
   return ret;
+}
+
+int
+virt_preflight (const char *uri, const char *domain_type)
+{
+  virConnectPtr c = open_conn (uri);
+  char *caps;
+
+  if (c == NULL)
+    return -1;
+  caps = virConnectGetDomainCapabilities (c, NULL, "x86_64", "q35",
+                                          domain_type, 0);
+  if (caps == NULL) {
+    v2k_error ("libvirt at '%s' cannot run x86_64 q35 domains of type '%s': %s",
+               uri, domain_type, virGetLastErrorMessage ());
+    virConnectClose (c);
+    return -1;
+  }
+  free (caps);
+  virConnectClose (c);
+  return 0;
 }
 
 const char *

@@ -20,6 +20,12 @@ int virt_state (const char *uri, const char *uuid, bool *exists, bool *running);
  * longer exists is not an error. */
 int virt_remove (const char *uri, const char *uuid);
 
+/* Connect and ask for the domain capabilities of this domain type: a
+ * broken libvirt is found before the source is shut down, and the first
+ * capability probe of a fresh libvirtd (slow) happens outside the
+ * downtime. */
+int virt_preflight (const char *uri, const char *domain_type);
+
 /* "kvm" when /dev/kvm can be opened for writing, else "qemu" (TCG). */
 const char *virt_default_domain_type (void);
 

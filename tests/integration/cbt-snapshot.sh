@@ -55,7 +55,7 @@ v2k --workdir "$WD" status | grep -q "phase base" || fail "human status"
 # A foreign snapshot stays; v2k's goes.
 v2k --workdir "$WD" cleanup --keep-workdir --disable-cbt
 "$V2K_LAB" info --state "$LAB_STATE" --vm web01 > "$T/info.json"
-jq -e '.snapshots | length == 0 and .cbt == false' "$T/info.json" >/dev/null || fail "after cleanup: $(jq -c '{snapshots,cbt}' "$T/info.json")"
+jq -e '(.snapshots | length == 0) and .cbt == false' "$T/info.json" >/dev/null || fail "after cleanup: $(jq -c '{snapshots,cbt}' "$T/info.json")"
 jq -e '.snapshots[0].removed == true' "$M" >/dev/null || fail "removed not recorded"
 v2k --workdir "$WD" cleanup
 [ ! -e "$WD" ] || fail "workdir not removed"

@@ -11,6 +11,8 @@ start_libvirtd
 BR=v2kbr$$
 BR=${BR:0:15}
 make_bridge "$BR"
+# qemu runs as libvirt-qemu: the target directory must be reachable.
+chmod 0755 "$T"
 
 MiB=1048576
 python3 "$TOP/tests/fixtures/make-bootdisk.py" "$T/boot.img" $((32 * MiB)) "base-marker"

@@ -3,11 +3,12 @@
 # workdir consistent.
 . "$(dirname "$0")/functions.sh"
 set -e
-requires python3
+requires /usr/bin/python3
 
 make_spec web01 "$(disk_json 33554432 pvscsi 0 0)" | jq '.vms += [.vms[0] | .name = "db01" | .nics[0].mac = "00:50:56:aa:bb:09"]' > "$T/spec.json"
 start_lab "$T/spec.json"
-CTL="python3 $TOP/tests/integration/vsphere-ctl.py"
+# Debian's python3, where python3-pyvmomi lives (PATH may hold another).
+CTL="/usr/bin/python3 $TOP/tests/integration/vsphere-ctl.py"
 
 # Wrong password: clear, and the password is not echoed.
 GOVC_PASSWORD=wrong-Secret-42 expect_fail v2k --workdir "$T/w1" init --vm web01 --vcenter "$GOVC_URL" --dst "$T/d"
@@ -47,7 +48,7 @@ v2k --workdir "$WD" cbt status >/dev/null || fail "no re-login after expiry"
 # A failing task: clear error, no snapshot recorded as created.
 "$V2K_LAB" fault --state "$LAB_STATE" --task-fail CreateSnapshot_Task
 expect_fail v2k --workdir "$WD" snapshot base
-assert_contains "$ERR" "CreateSnapshot"
+assert_contains "$ERR" "create snapshot"
 jq -e '.snapshots | all(.state != "created")' "$WD/manifest.json" >/dev/null || fail "failed snapshot recorded as created"
 "$V2K_LAB" fault --state "$LAB_STATE" --clear
 v2k --workdir "$WD" snapshot base >/dev/null

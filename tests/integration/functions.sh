@@ -65,12 +65,24 @@ assert_contains () {
 requires jq qemu-img
 [ -x "$V2K" ] || skip "v2k is not built ($V2K)"
 
-start_lab () {
+start_lab () { # SPEC: serve the lab in the background, export GOVC_* and LAB_*
   [ -x "$V2K_LAB" ] || skip "the lab is not built ($V2K_LAB)"
+  export LAB_STATE=$T/lab V2K_LAB_STATE=$T/lab
+  mkdir -p "$LAB_STATE"
+  "$V2K_LAB" serve --state "$LAB_STATE" --spec "$1" > "$T/lab.log" 2>&1 &
+  LAB_PID=$!
+  cleanup_add "kill $LAB_PID; wait $LAB_PID"
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [ -s "$LAB_STATE/lab.env" ] && [ -s "$LAB_STATE/lab.json" ] && break
+    kill -0 $LAB_PID 2>/dev/null || fail "the lab exited: $(cat "$T/lab.log")"
+    sleep 0.1
+  done
+  [ -s "$LAB_STATE/lab.env" ] || fail "the lab did not become ready: $(cat "$T/lab.log")"
+  set -a
   # shellcheck source=/dev/null
-  . "$TOP/tests/lab/lab-functions.sh"
-  lab_start "$1" "$T/lab" || fail "the lab did not start"
-  cleanup_add lab_stop
+  . "$LAB_STATE/lab.env"
+  set +a
 }
 
 # A lab spec with one VM; $1 = VM name, further args = disk JSON objects.

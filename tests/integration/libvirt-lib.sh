@@ -5,6 +5,13 @@ start_libvirtd () {
   requires libvirtd virtlogd virsh qemu-system-x86_64
   [ "$(id -u)" -eq 0 ] || skip "libvirtd tests need root"
   getent passwd libvirt-qemu >/dev/null || skip "no libvirt-qemu user (libvirt-daemon-system)"
+  # What udev does on a normal host: qemu runs as libvirt-qemu (group
+  # kvm).  With /dev/kvm root-only, libvirt's probe finds KVM through
+  # root's eyes, then finds it unusable for qemu's user, and throws its
+  # capability cache away on every call (minutes per define).
+  if [ -c /dev/kvm ] && getent group kvm >/dev/null; then
+    chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+  fi
   if ! virsh -c qemu:///system version >/dev/null 2>&1; then
     pgrep -x virtlogd >/dev/null || { virtlogd -d; cleanup_add "pkill -x virtlogd"; }
     libvirtd -d

@@ -8,12 +8,12 @@ set -e
 TRANSPORT=${TRANSPORT:-file}
 requires qemu-nbd
 
-SIZES=($((96 * MiB + 512)) $((32 * MiB)))
+SIZES=($((384 * MiB + 512)) $((64 * MiB)))
 make_spec web01 "$(disk_json "${SIZES[0]}" pvscsi 0 0)" "$(disk_json "${SIZES[1]}" sata 0 0)" > "$T/spec.json"
 start_lab "$T/spec.json"
 WD=$T/wd
-gwrite 0 0 $((90 * MiB)) 11
-gwrite 1 0 $((30 * MiB)) 12
+gwrite 0 0 $((360 * MiB)) 11
+gwrite 1 0 $((60 * MiB)) 12
 init_transport "$WD" "$T/dst"
 v2k --workdir "$WD" cbt enable
 
@@ -22,17 +22,21 @@ kills=0
 sync_with_kills () { # kind max_kills
   local kind=$1 max=$2 k=0 pid rc
   while :; do
-    v2k --workdir "$WD" sync "$kind" --chunk 256K --checkpoint-bytes 4M --jobs 2 \
+    "$V2K" --workdir "$WD" sync "$kind" --chunk 256K --checkpoint-bytes 4M --jobs 2 \
       >"$T/sync.out" 2>"$T/sync.err" &
     pid=$!
     if [ $k -lt "$max" ]; then
-      sleep "0.$(printf '%02d' $((RANDOM % 60 + 5)))"
+      sleep "0.$(printf '%02d' $((RANDOM % 40 + 10)))"
       if kill -9 $pid 2>/dev/null; then
         wait $pid 2>/dev/null || true
         k=$((k + 1)); kills=$((kills + 1))
-        # No server may outlive v2k.
-        sleep 0.2
-        ! pgrep -f "qemu-nbd.*$T/dst" >/dev/null || fail "qemu-nbd left behind after kill -9"
+        # No server may outlive v2k (they get SIGTERM and shut down cleanly).
+        local w
+        for ((w = 0; w < 50; w++)); do
+          pgrep -f "qemu-nbd.*$T/" >/dev/null || break
+          sleep 0.1
+        done
+        ! pgrep -f "qemu-nbd.*$T/" >/dev/null || fail "qemu-nbd left behind after kill -9"
         continue
       fi
     fi
@@ -43,13 +47,14 @@ sync_with_kills () { # kind max_kills
 }
 
 v2k --workdir "$WD" snapshot base >/dev/null
-sync_with_kills base 6
+sync_with_kills base 8
 compare_all "$WD" "base after kills"
 grep -q '"sync.resume"' "$WD/events.log" || fail "no run resumed from a checkpoint"
 
 for round in 1 2; do
   gwrite 0 $((round * MiB)) 4096 $((20 + round)) 3000 $((24 * 1024))
-  gwrite 1 0 $((20 * MiB)) $((30 + round))
+  gwrite 0 $((200 * MiB)) $((120 * MiB)) $((40 + round))
+  gwrite 1 0 $((40 * MiB)) $((30 + round))
   v2k --workdir "$WD" snapshot incr >/dev/null
   sync_with_kills incr 3
   compare_all "$WD" "incr-$round after kills"
