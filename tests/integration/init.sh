@@ -31,8 +31,8 @@ jq -e '.disks[0].role == "root" and .disks[1].role == "data"' "$M" >/dev/null ||
 jq -e '[.disks[].file | startswith("[datastore1] ")] | all' "$M" >/dev/null || fail "disk files"
 jq -e '.nics | length == 2 and .[0].mac == "00:50:56:aa:bb:01" and .[1].model == "e1000e" and .[1].network == "Prod-VLAN10"' "$M" >/dev/null \
   || fail "nics: $(jq -c .nics "$M")"
-jq -e 'select(.event == "init.done")' "$WD/events.log" >/dev/null || fail "no init.done event"
-jq -e 'has("ts") and has("run_id") and has("level") and has("phase") and has("disk_id") and has("event") and has("detail")' \
+jq -s -e 'any(.[]; .event == "init.done")' "$WD/events.log" >/dev/null || fail "no init.done event"
+jq -s -e 'all(.[]; has("ts") and has("run_id") and has("level") and has("phase") and has("disk_id") and has("event") and has("detail"))' \
   "$WD/events.log" >/dev/null || fail "event fields"
 jq -e '[.preflight.warnings[].code] | index("cbt-off") != null' "$M" >/dev/null || fail "cbt-off warning"
 
