@@ -72,6 +72,7 @@ test_service_content (void **state)
   free (vim.search_index); free (vim.view_manager);
   free (vim.session_manager); free (vim.about_fullname);
   free (vim.api_version); free (vim.soap_action);
+  free (vim.authorization_manager);
   xmlFreeDoc (doc);
 }
 
