@@ -114,6 +114,17 @@ copy_disk (struct job *j)
     if (*p == ':' || *p == '/')
       *p = '_';
 
+  /* Nothing changed: no server to start, nothing to flush.  A fresh base
+   * target must still exist (an empty disk is a valid copy). */
+  if (j->ranges.n == 0) {
+    struct disk_io io = { 0 };
+    if (!j->fresh)
+      return 0;
+    if (open_target (v, j->disk, TARGET_FRESH, tag, &io) < 0)
+      return -1;
+    return close_target (&io);
+  }
+
   for (attempt = 0; ; attempt++) {
     struct disk_io io = { 0 };
     struct v2k_copy_opts co = { 0 };

@@ -77,6 +77,8 @@ session_parse_service_content (struct vim *vim, const xmlNode *rv)
   vim->view_manager = text_or_null (rv, "viewManager");
   vim->search_index = text_or_null (rv, "searchIndex");
   vim->session_manager = text_or_null (rv, "sessionManager");
+  free (vim->authorization_manager);
+  vim->authorization_manager = text_or_null (rv, "authorizationManager");
   vim->about_fullname = text_or_null (rv, "about/fullName");
   vim->api_version = text_or_null (rv, "about/apiVersion");
   if (vim->root_folder == NULL || vim->property_collector == NULL
@@ -127,6 +129,10 @@ session_login (struct vim *vim)
   xmlNode *rv;
   int ret = -1;
 
+  /* A session the server calls dead is dropped with its cookie: Login on
+   * a cookie the server still knows is refused (InvalidLogin). */
+  if (vim->logged_in && vim->curl)
+    curl_easy_setopt (vim->curl, CURLOPT_COOKIELIST, "ALL");
   vim->logged_in = false;
   if (soap_new (&r, "Login", "SessionManager", vim->session_manager) < 0)
     return -1;
@@ -244,6 +250,7 @@ vim_close (struct vim *vim)
   free (vim->view_manager);
   free (vim->search_index);
   free (vim->session_manager);
+  free (vim->authorization_manager);
   free (vim->about_fullname);
   free (vim->api_version);
   free (vim);

@@ -1,0 +1,64 @@
+#!/bin/bash
+# Faults during sync (vddk transport through the lab's nbdkit stand-in):
+# a failing QueryChangedDiskAreas page, a session that expires in the
+# middle of the page walk, dropped NBD connections.  Each gives a clear
+# error or is retried; no changeId advances on a failure; a rerun
+# finishes with targets identical to the snapshot.
+. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/sync-lib.sh"
+set -e
+TRANSPORT=vddk
+
+three_disk_spec > "$T/spec.json"
+start_lab "$T/spec.json"
+WD=$T/wd
+M=$WD/manifest.json
+gwrite 0 0 $((8 * MiB)) 1
+init_transport "$WD" "$T/dst"
+v2k --workdir "$WD" cbt enable
+v2k --workdir "$WD" snapshot base >/dev/null
+v2k --workdir "$WD" sync base
+compare_all "$WD" base
+cids () { jq -c '[.disks[].sync.change_id]' "$M"; }
+
+# 1. The second page of the walk fails: clear error, nothing advanced.
+gwrite 0 4096 512 5 5000 $((8 * 1024))
+v2k --workdir "$WD" snapshot incr >/dev/null
+before=$(cids)
+"$V2K_LAB" fault --state "$LAB_STATE" --method QueryChangedDiskAreas --nth 2 --fault SystemError --message "page lost"
+expect_fail v2k --workdir "$WD" sync incr
+assert_contains "$ERR" "QueryChangedDiskAreas"
+assert_contains "$ERR" "page lost"
+[ "$(cids)" = "$before" ] || fail "a changeId advanced after a failed page: $(cids)"
+v2k --workdir "$WD" sync incr
+compare_all "$WD" "incr after a failed page"
+
+# 2. The session expires in the middle of the walk: one re-login, done.
+gwrite 0 8192 512 6 5000 $((8 * 1024))
+v2k --workdir "$WD" snapshot incr >/dev/null
+"$V2K_LAB" fault --state "$LAB_STATE" --method QueryChangedDiskAreas --nth 2 --fault NotAuthenticated
+v2k --workdir "$WD" sync incr
+compare_all "$WD" "incr across an expired session"
+
+# 3. Dropped NBD connections: retried from the checkpoint ...
+gwrite 0 $((MiB)) $((6 * MiB)) 7
+gwrite 1 0 $((4 * MiB)) 8
+v2k --workdir "$WD" snapshot incr >/dev/null
+"$V2K_LAB" fault --state "$LAB_STATE" --nbd-drop-after 300000
+v2k --workdir "$WD" sync incr --chunk 256K --checkpoint-bytes 1M
+compare_all "$WD" "incr across a dropped connection"
+jq -s -e 'any(.[]; .event == "sync.retry")' "$WD/events.log" >/dev/null || fail "no retry recorded"
+
+# ... and without retries, a clear failure that leaves state intact.
+gwrite 2 0 $((4 * MiB)) 9
+v2k --workdir "$WD" snapshot incr >/dev/null
+before=$(cids)
+"$V2K_LAB" fault --state "$LAB_STATE" --nbd-drop-after 200000
+expect_fail v2k --workdir "$WD" sync incr --retries 0
+assert_contains "$ERR" "scsi1:0"
+[ "$(cids)" = "$before" ] || fail "a changeId advanced after a dropped connection"
+jq -e '[.snapshots[] | select(.synced | not)] | length == 1' "$M" >/dev/null || fail "snapshot marked synced"
+"$V2K_LAB" fault --state "$LAB_STATE" --clear
+v2k --workdir "$WD" sync incr
+compare_all "$WD" "incr rerun after a dropped connection"
+note "ok"
