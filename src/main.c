@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +22,9 @@
   "init --vm NAME|PATH|MOREF [--vcenter URL] --dst DIR [--transport vddk|file|nbd]\n" \
   "     [--datastore-map NAME=PATH]... [--nbd-uri KEY=URI]... [--target-format qcow2|raw]\n" \
   "     [--run-id ID] [--cred-file FILE] [--thumbprint SHA1] [--force]"
-#define U_CBT "cbt enable|disable|status [--json]"
+#define U_CBT \
+  "cbt enable|disable|status [--json]\n" \
+  "     cbt query --disk ID --snapshot NAME|MOREF [--change-id ID] [--json]"
 #define U_SNAPSHOT "snapshot base|incr|final [--name NAME] [--quiesce]"
 #define U_SYNC \
   "sync base|incr|final [--jobs N] [--chunk BYTES] [--coalesce-gap BYTES]\n" \
@@ -37,6 +38,14 @@
 #define U_ROLLBACK "rollback"
 #define U_STATUS "status [--json] [--events N]"
 #define U_CLEANUP "cleanup [--keep-workdir] [--keep-snapshots] [--disable-cbt]"
+#define U_DOCTOR \
+  "doctor [--workdir DIR | --vcenter URL [--vm NAME]] [--dst DIR] [--libvirt-uri URI]\n" \
+  "     [--transport vddk|file|nbd] [--json]"
+#define U_RUN \
+  "run [init options] [--mode warm|cold] [--split full|phase1|phase2]\n" \
+  "     [--interval DURATION] [--max-rounds N] [--converge-bytes BYTES]\n" \
+  "     [--converge-seconds S] [--cutover-window HH:MM-HH:MM] [cutover options]"
+
 
 static const struct cmd commands[] = {
   { "init",     cmd_init,     0, U_INIT },
@@ -51,6 +60,10 @@ static const struct cmd commands[] = {
    * always sees a whole document. */
   { "status",   cmd_status,   NEEDS_WORKDIR, U_STATUS },
   { "cleanup",  cmd_cleanup,  NEEDS_WORKDIR | TAKES_LOCK | NEEDS_VCENTER, U_CLEANUP },
+  /* doctor and run establish their workdir themselves (run may create
+   * it; doctor reports a failed login as one of its items). */
+  { "doctor",   cmd_doctor,   0, U_DOCTOR },
+  { "run",      cmd_run,      0, U_RUN },
 };
 
 const struct cmd *
@@ -98,53 +111,6 @@ has_help (int argc, char **argv)
   return 0;
 }
 
-/* Establish what the command's flags require. */
-static int
-setup (struct v2k *v, const struct cmd *c)
-{
-  CLEANUP_FREE char *mpath = NULL;
-  CLEANUP_FREE char *mdir = NULL;
-
-  if (!(c->flags & NEEDS_WORKDIR))
-    return 0;
-  if (v->workdir == NULL && v->manifest_opt != NULL) {
-    mdir = strdup (v->manifest_opt);
-    if (mdir == NULL)
-      return -1;
-    v->workdir = dirname (mdir);
-  }
-  if (v->workdir == NULL) {
-    v2k_error ("'%s' needs --workdir DIR (the directory 'init' printed)",
-               c->name);
-    return -1;
-  }
-  if (access (v->workdir, F_OK) < 0) {
-    v2k_error_errno (errno, "cannot use workdir '%s'", v->workdir);
-    return -1;
-  }
-  if (c->flags & TAKES_LOCK) {
-    v->lock_fd = workdir_lock (v->workdir);
-    if (v->lock_fd < 0)
-      return -1;
-  }
-  mpath = v->manifest_opt ? strdup (v->manifest_opt)
-                          : path_join (v->workdir, MANIFEST_NAME);
-  if (mpath == NULL)
-    return -1;
-  v->m = manifest_load (mpath);
-  if (v->m == NULL)
-    return -1;
-  if (v->log_opt) {
-    v->log.path = strdup (v->log_opt);
-    v->log.run_id = strdup (manifest_run_id (v->m));
-  }
-  else if (event_log_open (&v->log, v->workdir, manifest_run_id (v->m)) < 0)
-    return -1;
-  if (c->flags & NEEDS_VCENTER)
-    return v2k_connect (v);
-  return 0;
-}
-
 static void
 teardown (struct v2k *v)
 {
@@ -154,6 +120,8 @@ teardown (struct v2k *v)
   v->m = NULL;
   event_log_close (&v->log);
   creds_free (&v->creds);
+  free (v->workdir_owned);
+  v->workdir_owned = NULL;
   if (v->lock_fd >= 0)
     close (v->lock_fd);
 }
@@ -217,7 +185,7 @@ main (int argc, char **argv)
   }
 
   getopt_reset ();
-  if (setup (&v, c) < 0)
+  if (v2k_setup (&v, c->flags, c->name) < 0)
     status = EXIT_FAIL;
   else
     status = c->fn (&v, argc, argv);

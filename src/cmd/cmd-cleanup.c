@@ -79,6 +79,19 @@ cmd_cleanup (struct v2k *v, int argc, char **argv)
   if (optind != argc)
     return usage_error (self, "unexpected argument '%s'", argv[optind]);
 
+  if (v->dry_run) {
+    size_t i;
+    json_t *s;
+    json_array_foreach (manifest_snapshots (v->m), i, s)
+      if (!keep_snap && !jbool (s, "removed") && jstr (s, "moref"))
+        printf ("dry run: would remove snapshot '%s' (%s)\n",
+                jstr_or (s, "name", ""), jstr (s, "moref"));
+    if (disable_cbt)
+      printf ("dry run: would disable changed block tracking\n");
+    if (!keep_wd)
+      printf ("dry run: would remove the workdir '%s'\n", v->workdir);
+    return EXIT_OK;
+  }
   if (!keep_snap && remove_snapshots (v) < 0)
     return EXIT_FAIL;
   if (disable_cbt) {

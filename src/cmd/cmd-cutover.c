@@ -22,20 +22,6 @@
 #include "util/json.h"
 #include "vsphere/vim.h"
 
-struct cutover_opts {
-  char shutdown[64];        /* "guest", "poweroff", "manual", "guest,poweroff" */
-  int shutdown_timeout;
-  bool start;
-  const char *uri;
-  const char *domain_type;
-  const char *disk_bus;
-  const char *nic_model;
-  const char *name;
-  int vcpus, memory_mb;
-  json_t *network_map;
-  struct sync_opts sync;
-};
-
 static double
 now_s (void)
 {
@@ -216,135 +202,236 @@ step_start (struct v2k *v, const struct cutover_opts *o)
   return mark_step (v, "start");
 }
 
+enum { O_SHUTDOWN = 2000, O_TIMEOUT, O_DEFINE_ONLY, O_START, O_URI, O_TYPE,
+       O_NETMAP, O_BUS, O_VCPU, O_MEM, O_NAME, O_NIC, O_JOBS, O_NBDKIT,
+       O_KEEP };
+
+const struct option cutover_options[] = {
+  { "shutdown", required_argument, NULL, O_SHUTDOWN },
+  { "shutdown-timeout", required_argument, NULL, O_TIMEOUT },
+  { "define-only", no_argument, NULL, O_DEFINE_ONLY },
+  { "start", no_argument, NULL, O_START },
+  { "libvirt-uri", required_argument, NULL, O_URI },
+  { "domain-type", required_argument, NULL, O_TYPE },
+  { "network-map", required_argument, NULL, O_NETMAP },
+  { "disk-bus", required_argument, NULL, O_BUS },
+  { "nic-model", required_argument, NULL, O_NIC },
+  { "vcpu", required_argument, NULL, O_VCPU },
+  { "memory", required_argument, NULL, O_MEM },
+  { "name", required_argument, NULL, O_NAME },
+  { "jobs", required_argument, NULL, O_JOBS },
+  { "nbdkit", required_argument, NULL, O_NBDKIT },
+  { "keep-snapshots", no_argument, NULL, O_KEEP },
+  { NULL, 0, NULL, 0 },
+};
+
+void
+cutover_opts_init (struct cutover_opts *o)
+{
+  memset (o, 0, sizeof *o);
+  o->shutdown_timeout = 300;
+  o->uri = "qemu:///system";
+  o->disk_bus = "auto";
+  o->nic_model = "auto";
+  o->network_map = json_object ();
+  snprintf (o->shutdown, sizeof o->shutdown, "guest");
+  sync_opts_default (&o->sync);
+}
+
+void
+cutover_opts_free (struct cutover_opts *o)
+{
+  json_decref (o->network_map);
+  o->network_map = NULL;
+}
+
+int
+cutover_parse_opt (struct cutover_opts *o, int opt, const char *arg)
+{
+  switch (opt) {
+  case O_SHUTDOWN:
+    /* Repeatable: "--shutdown guest --shutdown poweroff" is a chain. */
+    if (o->shutdown_set)
+      strncat (o->shutdown, ",", sizeof o->shutdown - strlen (o->shutdown) - 1);
+    else
+      o->shutdown[0] = '\0';
+    strncat (o->shutdown, arg, sizeof o->shutdown - strlen (o->shutdown) - 1);
+    o->shutdown_set = true;
+    break;
+  case O_TIMEOUT: o->shutdown_timeout = atoi (arg); break;
+  /* The runbook's flag: define, and start only with --start (run starts
+   * by default; there --define-only keeps the domain stopped). */
+  case O_DEFINE_ONLY: o->start = false; o->define_only = true; break;
+  case O_START: o->start = true; break;
+  case O_URI: o->uri = arg; break;
+  case O_TYPE: o->domain_type = arg; break;
+  case O_BUS: o->disk_bus = arg; break;
+  case O_NIC: o->nic_model = arg; break;
+  case O_VCPU: o->vcpus = atoi (arg); break;
+  case O_MEM: o->memory_mb = atoi (arg); break;
+  case O_NAME: o->name = arg; break;
+  case O_JOBS: o->sync.jobs = atoi (arg); break;
+  case O_NBDKIT: o->sync.nbdkit = arg; break;
+  case O_KEEP: o->sync.keep_snapshots = true; break;
+  case O_NETMAP: {
+    const char *eq = strchr (arg, '=');
+    CLEANUP_FREE char *k = NULL;
+    if (eq == NULL || eq == arg) {
+      v2k_error ("--network-map: expected SRC=bridge:NAME or SRC=network:NAME");
+      return -1;
+    }
+    k = strndup (arg, eq - arg);
+    jset_str (o->network_map, k, eq + 1);
+    break;
+  }
+  default: return 1;
+  }
+  return 0;
+}
+
+int
+cutover_check_opts (struct cutover_opts *o)
+{
+  CLEANUP_FREE char *m = strdup (o->shutdown);
+  char *s, *save = NULL;
+
+  for (s = strtok_r (m, ",", &save); s; s = strtok_r (NULL, ",", &save))
+    if (strcmp (s, "guest") && strcmp (s, "poweroff") && strcmp (s, "manual")) {
+      v2k_error ("--shutdown must be guest, poweroff or manual, not '%s'", s);
+      return -1;
+    }
+  if (o->domain_type == NULL)
+    o->domain_type = virt_default_domain_type ();
+  if (strcmp (o->domain_type, "kvm") && strcmp (o->domain_type, "qemu")) {
+    v2k_error ("--domain-type must be kvm or qemu");
+    return -1;
+  }
+  if (strcmp (o->disk_bus, "auto") && strcmp (o->disk_bus, "virtio-blk")
+      && strcmp (o->disk_bus, "virtio-scsi") && strcmp (o->disk_bus, "sata")) {
+    v2k_error ("--disk-bus must be auto, virtio-blk, virtio-scsi or sata");
+    return -1;
+  }
+  if (o->sync.jobs < 1 || o->sync.jobs > 64) {
+    v2k_error ("--jobs must be 1..64");
+    return -1;
+  }
+  return 0;
+}
+
+static void
+print_dry_run (struct v2k *v, const struct cutover_opts *o)
+{
+  const char *vm = jstr_or (json_object_get (v->m->root, "vm"), "moref", "");
+  const char *kind = o->cold ? "base" : "final";
+
+  if (!step_done (v, "shutdown"))
+    printf ("dry run: would shut down the source VM '%s' (%s, timeout %d s)\n",
+            vm, o->shutdown, o->shutdown_timeout);
+  if (o->cold && !jbool (json_object_get (v->m->root, "vm"), "cbt_enabled"))
+    printf ("dry run: would enable changed block tracking\n");
+  if (!step_done (v, "snapshot"))
+    printf ("dry run: would create the %s snapshot and copy %s\n", kind,
+            o->cold ? "the allocated areas of every disk" : "what changed since the last sync");
+  if (!step_done (v, "define"))
+    printf ("dry run: would define the domain '%s' at %s (domain type %s)\n",
+            o->name ? o->name : jstr_or (json_object_get (v->m->root, "target"), "name", "vm"),
+            o->uri, o->domain_type);
+  if (o->start && !step_done (v, "start"))
+    printf ("dry run: would start it\n");
+}
+
+int
+do_cutover (struct v2k *v, const struct cutover_opts *o)
+{
+  const char *kind = o->cold ? "base" : "final";
+
+  if (strcmp (manifest_phase (v->m), "refused") == 0) {
+    v2k_error ("preflight refused this VM at init; see 'status'");
+    return -1;
+  }
+  if (!o->cold && manifest_last_synced_snapshot (v->m) == NULL) {
+    v2k_error ("no synced base yet: run 'snapshot base' and 'sync base' "
+               "before the cutover");
+    return -1;
+  }
+  if (!step_done (v, "define")) {
+    CLEANUP_FREE char *xml = build_xml (v, o);
+    if (xml == NULL || virt_preflight (o->uri, o->domain_type) < 0)
+      return -1;
+  }
+  if (v->dry_run) {
+    print_dry_run (v, o);
+    return 0;
+  }
+  cutover_obj (v);
+  manifest_set_phase (v->m, "cutover");
+  if (v2k_save (v) < 0)
+    return -1;
+  if (!step_done (v, "shutdown") && step_shutdown (v, o) < 0)
+    return -1;
+  /* Cold: one allocated-areas copy of a snapshot taken while the VM is
+   * off, which needs tracking on ("*" lists the allocated areas). */
+  if (o->cold && !step_done (v, "snapshot")
+      && !jbool (json_object_get (v->m->root, "vm"), "cbt_enabled")
+      && do_cbt_enable (v) < 0)
+    return -1;
+  if (!step_done (v, "snapshot")) {
+    if (do_snapshot (v, kind, NULL, false) == NULL || mark_step (v, "snapshot") < 0)
+      return -1;
+  }
+  if (!step_done (v, "sync")) {
+    if (do_sync (v, kind, &o->sync) < 0 || mark_step (v, "sync") < 0)
+      return -1;
+  }
+  if (!step_done (v, "define") && step_define (v, o) < 0)
+    return -1;
+  if (o->start && !step_done (v, "start") && step_start (v, o) < 0)
+    return -1;
+  manifest_set_phase (v->m, o->start ? "running" : "defined");
+  return v2k_save (v);
+}
+
 int
 cmd_cutover (struct v2k *v, int argc, char **argv)
 {
-  enum { O_SHUTDOWN = 256, O_TIMEOUT, O_DEFINE_ONLY, O_START, O_URI, O_TYPE,
-         O_NETMAP, O_BUS, O_VCPU, O_MEM, O_NAME, O_NIC, O_JOBS, O_NBDKIT,
-         O_KEEP };
-  static const struct option opts[] = {
-    { "shutdown", required_argument, NULL, O_SHUTDOWN },
-    { "shutdown-timeout", required_argument, NULL, O_TIMEOUT },
-    { "define-only", no_argument, NULL, O_DEFINE_ONLY },
-    { "start", no_argument, NULL, O_START },
-    { "libvirt-uri", required_argument, NULL, O_URI },
-    { "domain-type", required_argument, NULL, O_TYPE },
-    { "network-map", required_argument, NULL, O_NETMAP },
-    { "disk-bus", required_argument, NULL, O_BUS },
-    { "nic-model", required_argument, NULL, O_NIC },
-    { "vcpu", required_argument, NULL, O_VCPU },
-    { "memory", required_argument, NULL, O_MEM },
-    { "name", required_argument, NULL, O_NAME },
-    { "jobs", required_argument, NULL, O_JOBS },
-    { "nbdkit", required_argument, NULL, O_NBDKIT },
-    { "keep-snapshots", no_argument, NULL, O_KEEP },
-    { NULL, 0, NULL, 0 },
-  };
   const struct cmd *self = find_cmd ("cutover");
-  CLEANUP_JSON json_t *netmap = json_object ();
-  struct cutover_opts o = { .shutdown_timeout = 300, .uri = "qemu:///system",
-                            .disk_bus = "auto", .nic_model = "auto",
-                            .network_map = netmap };
-  bool shutdown_set = false;
+  struct cutover_opts o;
   json_t *c;
-  int opt;
+  int opt, r, status = EXIT_FAIL;
 
-  snprintf (o.shutdown, sizeof o.shutdown, "guest");
-  sync_opts_default (&o.sync);
-  while ((opt = getopt_long (argc, argv, "", opts, NULL)) != -1) {
-    switch (opt) {
-    case O_SHUTDOWN:
-      /* Repeatable: "--shutdown guest --shutdown poweroff" is a chain. */
-      if (shutdown_set)
-        strncat (o.shutdown, ",", sizeof o.shutdown - strlen (o.shutdown) - 1);
-      else
-        o.shutdown[0] = '\0';
-      strncat (o.shutdown, optarg, sizeof o.shutdown - strlen (o.shutdown) - 1);
-      shutdown_set = true;
-      break;
-    case O_TIMEOUT: o.shutdown_timeout = atoi (optarg); break;
-    case O_DEFINE_ONLY: break;   /* the runbook's flag: define, start only with --start */
-    case O_START: o.start = true; break;
-    case O_URI: o.uri = optarg; break;
-    case O_TYPE: o.domain_type = optarg; break;
-    case O_BUS: o.disk_bus = optarg; break;
-    case O_NIC: o.nic_model = optarg; break;
-    case O_VCPU: o.vcpus = atoi (optarg); break;
-    case O_MEM: o.memory_mb = atoi (optarg); break;
-    case O_NAME: o.name = optarg; break;
-    case O_JOBS: o.sync.jobs = atoi (optarg); break;
-    case O_NBDKIT: o.sync.nbdkit = optarg; break;
-    case O_KEEP: o.sync.keep_snapshots = true; break;
-    case O_NETMAP: {
-      const char *eq = strchr (optarg, '=');
-      CLEANUP_FREE char *k = NULL;
-      if (eq == NULL || eq == optarg)
-        return usage_error (self, "--network-map: expected SRC=bridge:NAME or SRC=network:NAME");
-      k = strndup (optarg, eq - optarg);
-      jset_str (netmap, k, eq + 1);
-      break;
-    }
-    default: return usage_error (self, "bad option");
+  cutover_opts_init (&o);
+  while ((opt = getopt_long (argc, argv, "", cutover_options, NULL)) != -1) {
+    r = opt == '?' ? 1 : cutover_parse_opt (&o, opt, optarg);
+    if (r != 0) {
+      status = usage_error (self, "%s", r < 0 ? v2k_errmsg () : "bad option");
+      goto cleanup;
     }
   }
-  if (optind != argc)
-    return usage_error (self, "unexpected argument '%s'", argv[optind]);
-  {
-    CLEANUP_FREE char *m = strdup (o.shutdown);
-    char *s, *save = NULL;
-    for (s = strtok_r (m, ",", &save); s; s = strtok_r (NULL, ",", &save))
-      if (strcmp (s, "guest") && strcmp (s, "poweroff") && strcmp (s, "manual"))
-        return usage_error (self, "--shutdown must be guest, poweroff or manual, not '%s'", s);
+  if (optind != argc) {
+    status = usage_error (self, "unexpected argument '%s'", argv[optind]);
+    goto cleanup;
   }
-  if (o.domain_type == NULL)
-    o.domain_type = virt_default_domain_type ();
-  if (strcmp (o.domain_type, "kvm") && strcmp (o.domain_type, "qemu"))
-    return usage_error (self, "--domain-type must be kvm or qemu");
-  if (strcmp (o.disk_bus, "auto") && strcmp (o.disk_bus, "virtio-blk")
-      && strcmp (o.disk_bus, "virtio-scsi") && strcmp (o.disk_bus, "sata"))
-    return usage_error (self, "--disk-bus must be auto, virtio-blk, virtio-scsi or sata");
-  if (strcmp (manifest_phase (v->m), "refused") == 0) {
-    v2k_error ("preflight refused this VM at init; see 'status'");
-    return EXIT_FAIL;
+  if (cutover_check_opts (&o) < 0) {
+    status = usage_error (self, "%s", v2k_errmsg ());
+    goto cleanup;
   }
-  if (manifest_last_synced_snapshot (v->m) == NULL) {
-    v2k_error ("no synced base yet: run 'snapshot base' and 'sync base' "
-               "before the cutover");
-    return EXIT_FAIL;
-  }
-
-  if (!step_done (v, "define")) {
-    CLEANUP_FREE char *xml = build_xml (v, &o);
-    if (xml == NULL || virt_preflight (o.uri, o.domain_type) < 0)
-      return EXIT_FAIL;
-  }
+  if (do_cutover (v, &o) < 0)
+    goto cleanup;
+  status = EXIT_OK;
+  if (v->dry_run)
+    goto cleanup;
   c = cutover_obj (v);
-  manifest_set_phase (v->m, "cutover");
-  if (v2k_save (v) < 0)
-    return EXIT_FAIL;
-  if (!step_done (v, "shutdown") && step_shutdown (v, &o) < 0)
-    return EXIT_FAIL;
-  if (!step_done (v, "snapshot")) {
-    if (do_snapshot (v, "final", NULL, false) == NULL || mark_step (v, "snapshot") < 0)
-      return EXIT_FAIL;
+  if (v->json) {
+    status = print_json (c) < 0 ? EXIT_FAIL : EXIT_OK;
+    goto cleanup;
   }
-  if (!step_done (v, "sync")) {
-    if (do_sync (v, "final", &o.sync) < 0 || mark_step (v, "sync") < 0)
-      return EXIT_FAIL;
-  }
-  if (!step_done (v, "define") && step_define (v, &o) < 0)
-    return EXIT_FAIL;
-  if (o.start && !step_done (v, "start") && step_start (v, &o) < 0)
-    return EXIT_FAIL;
-  manifest_set_phase (v->m, o.start ? "running" : "defined");
-  if (v2k_save (v) < 0)
-    return EXIT_FAIL;
-  if (v->json)
-    return print_json (c) < 0 ? EXIT_FAIL : EXIT_OK;
   printf ("domain %s %s", jstr (json_object_get (c, "domain"), "name"),
           o.start ? "running" : "defined");
   if (json_is_real (json_object_get (c, "downtime_seconds")))
     printf (", downtime %.1f s", json_real_value (json_object_get (c, "downtime_seconds")));
   printf ("\n");
-  return EXIT_OK;
+
+ cleanup:
+  cutover_opts_free (&o);
+  return status;
 }

@@ -18,12 +18,6 @@
 
 #define DEFAULT_BASE "/var/lib/ablestack-v2k"
 
-struct init_opts {
-  const char *vm, *vcenter, *dst, *transport, *format, *thumbprint;
-  json_t *dsmap;     /* {"datastore1": "/mnt/ds1"} */
-  json_t *nbd_uris;  /* {"0": "nbd+unix:///?socket=..."} */
-};
-
 static int
 parse_map (json_t *map, const char *arg, const char *what)
 {
@@ -99,109 +93,192 @@ print_preflight (const json_t *pf)
   return 0;
 }
 
-int
-cmd_init (struct v2k *v, int argc, char **argv)
+enum { O_VM = 1000, O_VCENTER, O_DST, O_TRANSPORT, O_DSMAP, O_FORMAT,
+       O_RUN_ID, O_CRED, O_THUMB, O_FORCE, O_NBD_URI, O_ESXI_HOST,
+       O_ESXI_THUMB, O_VDDK_CRED, O_VDDK_SERVER };
+
+const struct option init_options[] = {
+  { "vm", required_argument, NULL, O_VM },
+  { "vcenter", required_argument, NULL, O_VCENTER },
+  { "dst", required_argument, NULL, O_DST },
+  { "transport", required_argument, NULL, O_TRANSPORT },
+  { "datastore-map", required_argument, NULL, O_DSMAP },
+  { "nbd-uri", required_argument, NULL, O_NBD_URI },
+  { "target-format", required_argument, NULL, O_FORMAT },
+  { "run-id", required_argument, NULL, O_RUN_ID },
+  { "cred-file", required_argument, NULL, O_CRED },
+  { "thumbprint", required_argument, NULL, O_THUMB },
+  { "force", no_argument, NULL, O_FORCE },
+  { "esxi-host", required_argument, NULL, O_ESXI_HOST },
+  { "esxi-thumbprint", required_argument, NULL, O_ESXI_THUMB },
+  { "vddk-cred-file", required_argument, NULL, O_VDDK_CRED },
+  { "vddk-server", required_argument, NULL, O_VDDK_SERVER },
+  { NULL, 0, NULL, 0 },
+};
+
+void
+init_opts_init (struct init_opts *o)
 {
-  enum { O_VM = 256, O_VCENTER, O_DST, O_TRANSPORT, O_DSMAP, O_FORMAT,
-         O_RUN_ID, O_CRED, O_THUMB, O_FORCE, O_NBD_URI };
-  static const struct option opts[] = {
-    { "vm", required_argument, NULL, O_VM },
-    { "vcenter", required_argument, NULL, O_VCENTER },
-    { "dst", required_argument, NULL, O_DST },
-    { "transport", required_argument, NULL, O_TRANSPORT },
-    { "datastore-map", required_argument, NULL, O_DSMAP },
-    { "nbd-uri", required_argument, NULL, O_NBD_URI },
-    { "target-format", required_argument, NULL, O_FORMAT },
-    { "run-id", required_argument, NULL, O_RUN_ID },
-    { "cred-file", required_argument, NULL, O_CRED },
-    { "thumbprint", required_argument, NULL, O_THUMB },
-    { "force", no_argument, NULL, O_FORCE },
-    { NULL, 0, NULL, 0 },
-  };
-  const struct cmd *self = find_cmd ("init");
-  struct init_opts o = { .transport = "vddk", .format = "qcow2" };
-  CLEANUP_JSON json_t *dsmap = json_object ();
-  CLEANUP_JSON json_t *nbd_uris = json_object ();
+  memset (o, 0, sizeof *o);
+  o->transport = "vddk";
+  o->format = "qcow2";
+  o->vddk_server = "esxi";
+  o->dsmap = json_object ();
+  o->nbd_uris = json_object ();
+}
+
+void
+init_opts_free (struct init_opts *o)
+{
+  json_decref (o->dsmap);
+  json_decref (o->nbd_uris);
+  free (o->dst_abs);
+  o->dsmap = o->nbd_uris = NULL;
+  o->dst_abs = NULL;
+}
+
+int
+init_parse_opt (struct v2k *v, struct init_opts *o, int opt, const char *arg)
+{
+  switch (opt) {
+  case O_VM: o->vm = arg; break;
+  case O_VCENTER: o->vcenter = arg; break;
+  case O_DST: o->dst = arg; break;
+  case O_TRANSPORT: o->transport = arg; break;
+  case O_FORMAT: o->format = arg; break;
+  case O_RUN_ID: v->run_id = arg; break;
+  case O_CRED: v->cred_file = arg; break;
+  case O_THUMB: o->thumbprint = arg; break;
+  case O_FORCE: v->force = true; break;
+  case O_ESXI_HOST: o->esxi_host = arg; break;
+  case O_ESXI_THUMB: o->esxi_thumbprint = arg; break;
+  case O_VDDK_CRED: o->vddk_cred_file = arg; break;
+  case O_VDDK_SERVER: o->vddk_server = arg; break;
+  case O_DSMAP: return parse_map (o->dsmap, arg, "--datastore-map");
+  case O_NBD_URI: return parse_map (o->nbd_uris, arg, "--nbd-uri");
+  default: return 1;
+  }
+  return 0;
+}
+
+int
+init_check_opts (struct init_opts *o)
+{
+  if (o->vm == NULL || o->dst == NULL) {
+    v2k_error ("--vm and --dst are required");
+    return -1;
+  }
+  if (strcmp (o->transport, "vddk") && strcmp (o->transport, "file")
+      && strcmp (o->transport, "nbd")) {
+    v2k_error ("--transport must be vddk, file or nbd, not '%s'", o->transport);
+    return -1;
+  }
+  if (strcmp (o->format, "qcow2") && strcmp (o->format, "raw")) {
+    v2k_error ("--target-format must be qcow2 or raw, not '%s'", o->format);
+    return -1;
+  }
+  if (strcmp (o->vddk_server, "esxi") && strcmp (o->vddk_server, "vcenter")) {
+    v2k_error ("--vddk-server must be esxi or vcenter, not '%s'", o->vddk_server);
+    return -1;
+  }
+  if (o->dst[0] == '/')
+    o->dst_abs = strdup (o->dst);
+  else {
+    CLEANUP_FREE char *cwd = realpath (".", NULL);
+    o->dst_abs = cwd ? path_join (cwd, o->dst) : NULL;
+  }
+  if (o->dst_abs == NULL) {
+    v2k_error_errno (errno, "cannot resolve --dst '%s'", o->dst);
+    return -1;
+  }
+  o->dst = o->dst_abs;
+  return 0;
+}
+
+/* The ESXi host as the manifest records it, with the operator's
+ * overrides (the old runbook's hand edit of source.esxi_host and its
+ * THUMBPRINT variable); what was discovered stays beside them. */
+static void
+record_host (json_t *root, json_t *host, const struct init_opts *o)
+{
+  json_t *h = json_deep_copy (host);
+
+  if (h == NULL)
+    h = json_object ();
+  if (o->esxi_host) {
+    json_object_set (h, "name_discovered", json_object_get (host, "name"));
+    jset_str (h, "name", o->esxi_host);
+  }
+  if (o->esxi_thumbprint) {
+    json_object_set (h, "thumbprint_discovered",
+                     json_object_get (host, "thumbprint"));
+    jset_str (h, "thumbprint", o->esxi_thumbprint);
+  }
+  json_object_set_new (root, "host", h);
+}
+
+static void
+print_dry_run (const char *workdir, const json_t *vm, const json_t *inv,
+               const struct init_opts *o)
+{
+  size_t i;
+  json_t *d;
+
+  printf ("dry run: would create workdir '%s' for VM '%s' (%s)\n", workdir,
+          jstr_or (vm, "name", ""), jstr_or (vm, "moref", ""));
+  json_array_foreach (json_object_get (inv, "disks"), i, d)
+    printf ("dry run: disk %s '%s' %lld bytes -> %s/disk%zu.%s\n",
+            jstr_or (d, "disk_id", "?"), jstr_or (d, "label", ""),
+            (long long) jint (d, "capacity"), o->dst, i, o->format);
+}
+
+int
+do_init (struct v2k *v, struct init_opts *o, char **workdir_out)
+{
   CLEANUP_JSON json_t *inv = NULL;
   CLEANUP_JSON json_t *pf = NULL;
   CLEANUP_FREE char *moref = NULL;
   CLEANUP_FREE char *run_id = NULL;
   CLEANUP_FREE char *workdir = NULL;
   CLEANUP_FREE char *mpath = NULL;
-  CLEANUP_FREE char *dst_abs = NULL;
   CLEANUP_MANIFEST struct manifest *m = NULL;
+  struct vddk_creds vc = { 0 };
   struct vim_conn_opts co = { 0 };
   const char *tname;
   json_t *vm;
-  int opt;
+  int ret = -1;
 
-  o.dsmap = dsmap;
-  o.nbd_uris = nbd_uris;
-  while ((opt = getopt_long (argc, argv, "", opts, NULL)) != -1) {
-    switch (opt) {
-    case O_VM: o.vm = optarg; break;
-    case O_VCENTER: o.vcenter = optarg; break;
-    case O_DST: o.dst = optarg; break;
-    case O_TRANSPORT: o.transport = optarg; break;
-    case O_FORMAT: o.format = optarg; break;
-    case O_RUN_ID: v->run_id = optarg; break;
-    case O_CRED: v->cred_file = optarg; break;
-    case O_THUMB: o.thumbprint = optarg; break;
-    case O_FORCE: v->force = true; break;
-    case O_DSMAP:
-      if (parse_map (dsmap, optarg, "--datastore-map") < 0)
-        return usage_error (self, "%s", v2k_errmsg ());
-      break;
-    case O_NBD_URI:
-      if (parse_map (nbd_uris, optarg, "--nbd-uri") < 0)
-        return usage_error (self, "%s", v2k_errmsg ());
-      break;
-    default: return usage_error (self, "bad option");
-    }
+  *workdir_out = NULL;
+  if (o->vddk_cred_file) {
+    if (vddk_creds_load (&vc, o->vddk_cred_file) < 0)
+      goto cleanup;
+    v2k_error_redact (vc.password);
   }
-  if (optind < argc)
-    return usage_error (self, "unexpected argument '%s'", argv[optind]);
-  if (o.vm == NULL || o.dst == NULL)
-    return usage_error (self, "--vm and --dst are required");
-  if (strcmp (o.transport, "vddk") && strcmp (o.transport, "file")
-      && strcmp (o.transport, "nbd"))
-    return usage_error (self, "--transport must be vddk, file or nbd, not '%s'",
-                        o.transport);
-  if (strcmp (o.format, "qcow2") && strcmp (o.format, "raw"))
-    return usage_error (self, "--target-format must be qcow2 or raw, not '%s'",
-                        o.format);
-  dst_abs = o.dst[0] == '/' ? strdup (o.dst) : realpath (".", NULL);
-  if (o.dst[0] != '/') {
-    char *p = path_join (dst_abs, o.dst);
-    free (dst_abs);
-    dst_abs = p;
-  }
-  o.dst = dst_abs;
-
   /* Connect. */
   if (v->cred_file && creds_load_file (&v->creds, v->cred_file) < 0)
-    return EXIT_FAIL;
+    goto cleanup;
   creds_load_env (&v->creds);
   if (v->creds.password)
     v2k_error_redact (v->creds.password);
-  co.url = o.vcenter ? o.vcenter : v->creds.url;
+  co.url = o->vcenter ? o->vcenter : v->creds.url;
   co.username = v->creds.username;
   co.password = v->creds.password;
   co.insecure = v->creds.insecure;
-  co.thumbprint = o.thumbprint ? o.thumbprint : v->creds.thumbprint;
-  if (co.url == NULL)
-    return usage_error (self, "--vcenter URL (or GOVC_URL) is required");
+  co.thumbprint = o->thumbprint ? o->thumbprint : v->creds.thumbprint;
+  if (co.url == NULL) {
+    v2k_error ("--vcenter URL (or GOVC_URL) is required");
+    goto cleanup;
+  }
   if (co.username == NULL || co.password == NULL) {
     v2k_error ("no vCenter credentials: set GOVC_USERNAME and GOVC_PASSWORD "
                "or give --cred-file FILE");
-    return EXIT_FAIL;
+    goto cleanup;
   }
-  v->vim = vim_connect (&co);
-  if (v->vim == NULL)
-    return EXIT_FAIL;
-  if (vim_find_vm (v->vim, o.vm, &moref) < 0
+  if (v->vim == NULL && (v->vim = vim_connect (&co)) == NULL)
+    goto cleanup;
+  if (vim_find_vm (v->vim, o->vm, &moref) < 0
       || vim_vm_inventory (v->vim, moref, &inv) < 0)
-    return EXIT_FAIL;
+    goto cleanup;
   vm = json_object_get (inv, "vm");
 
   /* The workdir. */
@@ -213,7 +290,7 @@ cmd_init (struct v2k *v, int argc, char **argv)
     workdir = NULL;
   if (workdir == NULL || run_id == NULL) {
     v2k_error_errno (errno, "cannot build the workdir path");
-    return EXIT_FAIL;
+    goto cleanup;
   }
   mpath = path_join (workdir, MANIFEST_NAME);
   if (access (mpath, F_OK) == 0) {
@@ -221,29 +298,37 @@ cmd_init (struct v2k *v, int argc, char **argv)
      * another, so a typo cannot overwrite a running migration. */
     CLEANUP_MANIFEST struct manifest *old = manifest_load (mpath);
     if (old == NULL)
-      return EXIT_FAIL;
+      goto cleanup;
     if (strcmp (jstr_or (json_object_get (old->root, "vm"), "moref", ""),
                 moref) != 0) {
       v2k_error ("workdir '%s' already holds a migration of '%s'", workdir,
                  jstr_or (json_object_get (old->root, "vm"), "name", "?"));
-      return EXIT_FAIL;
+      goto cleanup;
     }
-    printf ("%s\n", workdir);
-    return EXIT_OK;
+    *workdir_out = workdir;
+    workdir = NULL;
+    ret = 0;
+    goto cleanup;
   }
 
   pf = preflight_check (inv, v->force);
   print_preflight (pf);
+  if (v->dry_run) {
+    print_dry_run (workdir, vm, inv, o);
+    *workdir_out = workdir;
+    workdir = NULL;
+    ret = 0;
+    goto cleanup;
+  }
 
   if (mkdir_p (workdir, 0700) < 0 || chmod (workdir, 0700) < 0)
-    return EXIT_FAIL;
-  v->lock_fd = workdir_lock (workdir);
-  if (v->lock_fd < 0)
-    return EXIT_FAIL;
+    goto cleanup;
+  if (v->lock_fd < 0 && (v->lock_fd = workdir_lock (workdir)) < 0)
+    goto cleanup;
 
   m = manifest_new (mpath, run_id);
   if (m == NULL)
-    return EXIT_FAIL;
+    goto cleanup;
   tname = jstr (pf, "target_name");
   jset (m->root, "source", json_pack ("{s:s, s:s?, s:b, s:s?, s:s?, s:s?}",
         "vcenter", co.url, "username", co.username, "insecure", co.insecure,
@@ -251,18 +336,23 @@ cmd_init (struct v2k *v, int argc, char **argv)
         "vcenter_thumbprint_pinned", co.thumbprint,
         "about", vim_about_fullname (v->vim)));
   json_object_set (m->root, "vm", vm);
-  json_object_set (m->root, "host", json_object_get (inv, "host"));
+  record_host (m->root, json_object_get (inv, "host"), o);
   assign_disk_roles (json_object_get (inv, "disks"),
                      json_object_get (vm, "boot_order"));
-  if (plan_disks (json_object_get (inv, "disks"), &o) < 0)
-    return EXIT_FAIL;
+  if (plan_disks (json_object_get (inv, "disks"), o) < 0)
+    goto cleanup;
   json_object_set (m->root, "disks", json_object_get (inv, "disks"));
   json_object_set (m->root, "nics", json_object_get (inv, "nics"));
   json_object_set (m->root, "cdroms", json_object_get (inv, "cdroms"));
-  jset (m->root, "transfer", json_pack ("{s:s, s:O, s:O}",
-        "transport", o.transport, "datastore_map", dsmap, "nbd_uris", nbd_uris));
-  jset (m->root, "target", json_pack ("{s:s, s:s, s:s}", "dst", o.dst,
-        "format", o.format, "name", tname ? tname : "vm"));
+  /* vddk_account: whose account nbdkit logs in with; the secret itself
+   * is in WORKDIR/vddk-credentials (or the vCenter credentials file). */
+  jset (m->root, "transfer", json_pack ("{s:s, s:O, s:O, s:s, s:s, s:s?}",
+        "transport", o->transport, "datastore_map", o->dsmap,
+        "nbd_uris", o->nbd_uris, "vddk_server", o->vddk_server,
+        "vddk_account", vc.user ? "vddk-credentials" : "vcenter",
+        "vddk_user", vc.user));
+  jset (m->root, "target", json_pack ("{s:s, s:s, s:s}", "dst", o->dst,
+        "format", o->format, "name", tname ? tname : "vm"));
   json_object_set (m->root, "preflight", pf);
   jset (m->root, "force", json_boolean (v->force));
 
@@ -273,23 +363,75 @@ cmd_init (struct v2k *v, int argc, char **argv)
     v2k_error ("preflight refused the VM '%s'; see the messages above "
                "(the manifest in '%s' records them)", jstr_or (vm, "name", ""),
                workdir);
-    return EXIT_FAIL;
+    goto cleanup;
   }
-  if (creds_save (&v->creds, workdir) < 0 || manifest_save (m) < 0)
-    return EXIT_FAIL;
-  if (event_log_open (&v->log, workdir, run_id) < 0)
-    return EXIT_FAIL;
+  if (creds_save (&v->creds, workdir) < 0
+      || (vc.user && vddk_creds_save (&vc, workdir) < 0)
+      || manifest_save (m) < 0)
+    goto cleanup;
+  if (v->log.path == NULL && event_log_open (&v->log, workdir, run_id) < 0)
+    goto cleanup;
   v2k_event (v, "info", "init", NULL, "init.done",
              json_pack ("{s:s, s:s, s:i, s:i, s:i}", "vm", jstr_or (vm, "name", ""),
                         "moref", moref,
                         "disks", (int) json_array_size (json_object_get (inv, "disks")),
                         "nics", (int) json_array_size (json_object_get (inv, "nics")),
                         "warnings", (int) json_array_size (json_object_get (pf, "warnings"))));
-  if (v->json) {
-    CLEANUP_JSON json_t *out = json_pack ("{s:s, s:s, s:s}", "workdir", workdir,
-                                          "run_id", run_id, "vm", moref);
-    return print_json (out) < 0 ? EXIT_FAIL : EXIT_OK;
+  *workdir_out = workdir;
+  workdir = NULL;
+  ret = 0;
+
+ cleanup:
+  vddk_creds_free (&vc);
+  return ret;
+}
+
+int
+cmd_init (struct v2k *v, int argc, char **argv)
+{
+  const struct cmd *self = find_cmd ("init");
+  struct init_opts o;
+  CLEANUP_FREE char *workdir = NULL;
+  int opt, r, status = EXIT_FAIL;
+
+  init_opts_init (&o);
+  while ((opt = getopt_long (argc, argv, "", init_options, NULL)) != -1) {
+    r = opt == '?' ? 1 : init_parse_opt (v, &o, opt, optarg);
+    if (r != 0) {
+      status = usage_error (self, "%s", r < 0 ? v2k_errmsg () : "bad option");
+      goto cleanup;
+    }
   }
-  printf ("%s\n", workdir);
-  return EXIT_OK;
+  if (optind < argc) {
+    status = usage_error (self, "unexpected argument '%s'", argv[optind]);
+    goto cleanup;
+  }
+  if (init_check_opts (&o) < 0) {
+    status = usage_error (self, "%s", v2k_errmsg ());
+    goto cleanup;
+  }
+  if (do_init (v, &o, &workdir) < 0)
+    goto cleanup;
+  if (v->dry_run)
+    status = EXIT_OK;
+  else if (v->json) {
+    CLEANUP_JSON json_t *out = json_pack ("{s:s, s:s, s:s}", "workdir", workdir,
+        "run_id", v->run_id ? v->run_id : "",
+        "vm", "");
+    CLEANUP_MANIFEST struct manifest *m = NULL;
+    CLEANUP_FREE char *mp = path_join (workdir, MANIFEST_NAME);
+    if (mp && (m = manifest_load (mp)) != NULL) {
+      jset_str (out, "run_id", manifest_run_id (m));
+      jset_str (out, "vm", jstr_or (json_object_get (m->root, "vm"), "moref", ""));
+    }
+    status = print_json (out) < 0 ? EXIT_FAIL : EXIT_OK;
+  }
+  else {
+    printf ("%s\n", workdir);
+    status = EXIT_OK;
+  }
+
+ cleanup:
+  init_opts_free (&o);
+  return status;
 }

@@ -23,6 +23,13 @@ cmd_rollback (struct v2k *v, int argc, char **argv)
   if (getopt_long (argc, argv, "", (struct option[]) { { NULL, 0, NULL, 0 } },
                    NULL) != -1 || optind != argc)
     return usage_error (self, "takes no options");
+  if (v->dry_run) {
+    if (dom && jbool (dom, "defined_by_v2k"))
+      printf ("dry run: would stop and undefine domain '%s' (%s)\n",
+              jstr_or (dom, "name", ""), jstr_or (dom, "uri", ""));
+    printf ("dry run: would power on the source VM '%s' if it is off\n", vm);
+    return EXIT_OK;
+  }
   if (dom && jbool (dom, "defined_by_v2k")) {
     if (virt_remove (jstr (dom, "uri"), jstr (dom, "uuid")) < 0)
       return EXIT_FAIL;

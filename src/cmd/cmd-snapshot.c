@@ -223,6 +223,18 @@ cmd_snapshot (struct v2k *v, int argc, char **argv)
   kind = argv[optind];
   if (strcmp (kind, "base") && strcmp (kind, "incr") && strcmp (kind, "final"))
     return usage_error (self, "unknown snapshot kind '%s'", kind);
+  if (v->dry_run) {
+    json_t *last = manifest_last_snapshot (v->m);
+    if (last && !jbool (last, "synced") && jstr (last, "moref"))
+      printf ("dry run: snapshot '%s' (%s) exists and is not synced yet; "
+              "nothing to create\n", jstr_or (last, "name", ""), jstr (last, "moref"));
+    else
+      printf ("dry run: would create a %s snapshot%s%s of VM '%s'%s\n", kind,
+              name ? " named " : "", name ? name : "",
+              jstr_or (json_object_get (v->m->root, "vm"), "moref", ""),
+              quiesce ? " (quiesced)" : "");
+    return EXIT_OK;
+  }
   snap = do_snapshot (v, kind, name, quiesce);
   if (snap == NULL)
     return EXIT_FAIL;

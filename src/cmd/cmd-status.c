@@ -68,7 +68,7 @@ build_status (struct v2k *v, int nevents)
         "kind", jstr (s, "kind"), "name", jstr (s, "name"),
         "moref", jstr (s, "moref"), "state", jstr (s, "state"),
         "synced", jbool (s, "synced"), "removed", jbool (s, "removed")));
-  return json_pack ("{s:i, s:s, s:s, s:s?, s:{s:s?, s:s?, s:s?}, s:O?, s:o, s:o, s:O?, s:O?, s:O?, s:o}",
+  return json_pack ("{s:i, s:s, s:s, s:s?, s:{s:s?, s:s?, s:s?}, s:O?, s:o, s:o, s:O?, s:O?, s:O?, s:O?, s:O?, s:o}",
       "status_version", STATUS_VERSION,
       "run_id", manifest_run_id (v->m),
       "phase", manifest_phase (v->m),
@@ -79,9 +79,37 @@ build_status (struct v2k *v, int nevents)
       "disks", disks,
       "snapshots", snaps,
       "rounds", json_object_get (root, "rounds"),
+      "forecast", json_object_get (root, "forecast"),
+      "run", json_object_get (root, "run"),
       "cutover", json_object_get (root, "cutover"),
       "preflight", json_object_get (root, "preflight"),
       "events", tail_events (v->log.path, nevents));
+}
+
+/* The convergence table and the forecast of the final sync. */
+static void
+print_rounds (json_t *st)
+{
+  json_t *rounds = json_object_get (st, "rounds"), *f = json_object_get (st, "forecast"), *r;
+  size_t i;
+
+  if (json_array_size (rounds) == 0)
+    return;
+  printf ("%-5s %-6s %14s %9s %10s\n", "ROUND", "KIND", "CHANGED", "SECONDS", "MiB/s");
+  json_array_foreach (rounds, i, r) {
+    double s = json_number_value (json_object_get (r, "seconds"));
+    printf ("%-5zu %-6s %14lld %9.1f %10.1f\n", i, jstr_or (r, "kind", "?"),
+            (long long) jint (r, "bytes"), s,
+            s > 0 ? jint (r, "bytes") / s / 1048576.0 : 0.0);
+  }
+  if (json_is_object (f))
+    printf ("forecast: final sync about %.1f s (%lld bytes at %.1f MiB/s + %.1f s "
+            "overhead; %s)\n",
+            json_number_value (json_object_get (f, "final_sync_seconds")),
+            (long long) jint (f, "final_bytes"),
+            json_number_value (json_object_get (f, "throughput_bytes_per_s")) / 1048576.0,
+            json_number_value (json_object_get (f, "overhead_seconds")),
+            jstr_or (f, "basis", ""));
 }
 
 static void
@@ -105,6 +133,7 @@ print_human (json_t *st)
             jstr_or (d, "role", "?"), (long long) jint (d, "capacity"),
             jstr_or (d, "synced_snapshot", "-"), prog);
   }
+  print_rounds (st);
   json_array_foreach (json_object_get (st, "events"), i, e)
     printf ("  %s %-7s %-9s %s %s\n", jstr_or (e, "ts", ""),
             jstr_or (e, "level", ""), jstr_or (e, "phase", ""),

@@ -85,6 +85,12 @@ cmd_verify (struct v2k *v, int argc, char **argv)
   if (samples < 1)
     return usage_error (self, "--samples must be at least 1");
   snap = manifest_last_synced_snapshot (v->m);
+  if (v->dry_run && snap) {
+    printf ("dry run: would compare %s every disk's target with snapshot '%s'\n",
+            strcmp (mode, "full") == 0 ? "every byte of" : "samples of",
+            jstr_or (snap, "name", ""));
+    return EXIT_OK;
+  }
   if (snap == NULL) {
     v2k_error ("nothing synced yet: there is nothing to verify");
     return EXIT_FAIL;

@@ -10,6 +10,7 @@
 #ifndef V2K_CMD_H
 #define V2K_CMD_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
@@ -44,6 +45,7 @@ struct v2k {
   struct event_log log;
   struct creds creds;
   struct vim *vim;
+  char *workdir_owned;      /* workdir derived from --manifest or by run */
 };
 
 typedef int (*cmd_fn) (struct v2k *v, int argc, char **argv);
@@ -56,6 +58,10 @@ struct cmd {
 };
 
 /* Shared helpers (src/cmd/common.c). */
+/* Establish what the flags ask for: workdir, lock, manifest, event log,
+ * vCenter session (main.c calls it before every command; run calls it
+ * once it knows its workdir). */
+int v2k_setup (struct v2k *v, unsigned flags, const char *name);
 int v2k_connect (struct v2k *v);            /* log in if not yet */
 int v2k_save (struct v2k *v);               /* manifest_save with context */
 void v2k_event (struct v2k *v, const char *level, const char *phase,
@@ -70,6 +76,8 @@ const struct cmd *find_cmd (const char *name);
 void getopt_reset (void);
 
 /* The steps behind the commands, shared with cutover and run. */
+/* cbt enable: turn tracking on, activate it on a running VM, check. */
+int do_cbt_enable (struct v2k *v);
 /* Create (or find again after a crash) the snapshot of this kind and
  * record it; returns the manifest's snapshot object (borrowed). */
 json_t *do_snapshot (struct v2k *v, const char *kind, const char *name,
@@ -89,6 +97,56 @@ void sync_opts_default (struct sync_opts *o);
 int refresh_snapshot_files (struct v2k *v, json_t *snap);
 int do_sync (struct v2k *v, const char *kind, const struct sync_opts *o);
 
+/* cutover (src/cmd/cmd-cutover.c), shared with run. */
+struct cutover_opts {
+  char shutdown[64];        /* "guest", "poweroff", "manual", "guest,poweroff" */
+  bool shutdown_set;
+  int shutdown_timeout;
+  bool start, define_only;
+  bool cold;                /* run --mode cold: base copy after the shutdown */
+  const char *uri;
+  const char *domain_type;
+  const char *disk_bus;
+  const char *nic_model;
+  const char *name;
+  int vcpus, memory_mb;
+  json_t *network_map;      /* owned */
+  struct sync_opts sync;
+};
+extern const struct option cutover_options[];
+void cutover_opts_init (struct cutover_opts *o);
+void cutover_opts_free (struct cutover_opts *o);
+int cutover_parse_opt (struct cutover_opts *o, int opt, const char *arg);
+int cutover_check_opts (struct cutover_opts *o);
+/* Shut the source down, take and sync the final snapshot (cold: a base
+ * snapshot and an allocated-areas copy), define and (o->start) start the
+ * domain.  Each step is recorded; a rerun continues after the last. */
+int do_cutover (struct v2k *v, const struct cutover_opts *o);
+
+/* init (src/cmd/cmd-init.c), shared with run. */
+
+struct init_opts {
+  const char *vm, *vcenter, *dst, *transport, *format;
+  const char *thumbprint;       /* pins the vCenter certificate */
+  const char *esxi_host;        /* overrides the discovered ESXi host name */
+  const char *esxi_thumbprint;  /* overrides the discovered ESXi thumbprint */
+  const char *vddk_cred_file;   /* VDDK's own account */
+  const char *vddk_server;      /* "esxi" (default) or "vcenter" */
+  json_t *dsmap;                /* {"datastore1": "/mnt/ds1"} */
+  json_t *nbd_uris;             /* {"0": "nbd+unix:///?socket=..."} */
+  char *dst_abs;
+};
+extern const struct option init_options[];
+void init_opts_init (struct init_opts *o);
+void init_opts_free (struct init_opts *o);
+/* 0: handled, 1: not an init option, -1: bad value (v2k_error set). */
+int init_parse_opt (struct v2k *v, struct init_opts *o, int opt, const char *arg);
+int init_check_opts (struct init_opts *o);
+/* Find the VM and create the workdir and manifest; a workdir that
+ * already holds this VM's manifest is kept as it is.  *workdir is
+ * malloc'd.  With --dry-run, prints the plan and creates nothing. */
+int do_init (struct v2k *v, struct init_opts *o, char **workdir);
+
 #define V2K_COMMANDS(X) \
   X (init)    \
   X (cbt)     \
@@ -98,7 +156,9 @@ int do_sync (struct v2k *v, const char *kind, const struct sync_opts *o);
   X (cutover) \
   X (rollback) \
   X (status)  \
-  X (cleanup)
+  X (cleanup) \
+  X (doctor)  \
+  X (run)
 
 #define DECLARE_CMD(name) int cmd_##name (struct v2k *v, int argc, char **argv);
 V2K_COMMANDS (DECLARE_CMD)

@@ -1,6 +1,7 @@
 /* Helpers shared by the commands. */
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,9 @@ print_json (json_t *j)
 int
 v2k_save (struct v2k *v)
 {
+  /* --dry-run changes nothing on disk: the manifest stays as it was. */
+  if (v->dry_run)
+    return 0;
   return manifest_save (v->m);
 }
 
@@ -58,7 +62,9 @@ v2k_event (struct v2k *v, const char *level, const char *phase,
 {
   /* Logging must never turn a finished step into a failure; the
    * manifest, not the log, is the record of state. */
-  if (event_emit (&v->log, level, phase, disk_id, event, detail) < 0 && v->verbose)
+  if (v->dry_run)
+    json_decref (detail);
+  else if (event_emit (&v->log, level, phase, disk_id, event, detail) < 0 && v->verbose)
     fprintf (stderr, "v2k: warning: %s\n", v2k_errmsg ());
   if (v->verbose)
     fprintf (stderr, "v2k: %s %s%s%s\n", phase, event,
@@ -113,3 +119,55 @@ v2k_connect (struct v2k *v)
   v->vim = vim_connect (&o);
   return v->vim ? 0 : -1;
 }
+
+/* Establish what the command's flags require. */
+int
+v2k_setup (struct v2k *v, unsigned flags, const char *name)
+{
+  CLEANUP_FREE char *mpath = NULL;
+  CLEANUP_FREE char *mdir = NULL;
+
+  if (!(flags & NEEDS_WORKDIR))
+    return 0;
+  if (v->workdir == NULL && v->manifest_opt != NULL) {
+    mdir = strdup (v->manifest_opt);
+    if (mdir == NULL)
+      return -1;
+    free (v->workdir_owned);
+    v->workdir_owned = strdup (dirname (mdir));
+    if (v->workdir_owned == NULL)
+      return -1;
+    v->workdir = v->workdir_owned;
+  }
+  if (v->workdir == NULL) {
+    v2k_error ("'%s' needs --workdir DIR (the directory 'init' printed)",
+               name);
+    return -1;
+  }
+  if (access (v->workdir, F_OK) < 0) {
+    v2k_error_errno (errno, "cannot use workdir '%s'", v->workdir);
+    return -1;
+  }
+  if (flags & TAKES_LOCK) {
+    v->lock_fd = workdir_lock (v->workdir);
+    if (v->lock_fd < 0)
+      return -1;
+  }
+  mpath = v->manifest_opt ? strdup (v->manifest_opt)
+                          : path_join (v->workdir, MANIFEST_NAME);
+  if (mpath == NULL)
+    return -1;
+  v->m = manifest_load (mpath);
+  if (v->m == NULL)
+    return -1;
+  if (v->log_opt) {
+    v->log.path = strdup (v->log_opt);
+    v->log.run_id = strdup (manifest_run_id (v->m));
+  }
+  else if (event_log_open (&v->log, v->workdir, manifest_run_id (v->m)) < 0)
+    return -1;
+  if (flags & NEEDS_VCENTER)
+    return v2k_connect (v);
+  return 0;
+}
+

@@ -58,19 +58,60 @@ nbdkit_binary (struct v2k *v)
   return e && *e ? e : "nbdkit";
 }
 
+/* Where nbdkit's vddk plugin connects: the ESXi host (default), or
+ * vCenter with --vddk-server vcenter.  The thumbprint is the one of the
+ * server it connects to. */
+static int
+vddk_server (struct v2k *v, char *server, size_t ns, char *port, size_t np,
+             const char **thumb)
+{
+  const json_t *host = json_object_get (v->m->root, "host");
+  const json_t *src = json_object_get (v->m->root, "source");
+  const char *mode = jstr_or (json_object_get (v->m->root, "transfer"),
+                              "vddk_server", "esxi");
+
+  port[0] = '\0';
+  if (strcmp (mode, "vcenter") != 0) {
+    snprintf (server, ns, "%s", jstr_or (host, "name", ""));
+    *thumb = jstr_or (host, "thumbprint", "");
+    return 0;
+  }
+  /* https://HOST[:PORT]/sdk */
+  const char *url = jstr_or (src, "vcenter", ""), *p = strstr (url, "://");
+  const char *h = p ? p + 3 : url, *end = h + strcspn (h, "/");
+  const char *colon = h[0] == '[' ? strstr (h, "]:") : memchr (h, ':', end - h);
+  if (colon && colon < end) {
+    if (h[0] == '[')
+      colon++;
+    snprintf (port, np, "%.*s", (int) (end - colon - 1), colon + 1);
+    end = colon;
+  }
+  snprintf (server, ns, "%.*s", (int) (end - h), h);
+  *thumb = jstr (src, "vcenter_thumbprint_pinned")
+    ? jstr (src, "vcenter_thumbprint_pinned") : jstr_or (src, "vcenter_thumbprint", "");
+  if (server[0] == '\0') {
+    v2k_error ("cannot find vCenter's host name in '%s'", url);
+    return -1;
+  }
+  return 0;
+}
+
 static int
 open_vddk (struct v2k *v, const json_t *disk, const json_t *snap,
            const char *password, const char *log, struct disk_io *io)
 {
   char secret[4096];
-  const json_t *host = json_object_get (v->m->root, "host");
   const json_t *vm = json_object_get (v->m->root, "vm");
   const char *libdir = getenv ("VDDK_LIBDIR");
-  const char *file = NULL;
+  const char *file = NULL, *user, *thumb = "";
+  CLEANUP_FREE char *vcpath = path_join (v->workdir, VDDK_CREDS_NAME);
+  struct vddk_creds vc = { 0 };
   json_t *sd;
   size_t i;
+  int ret = -1, n = 0;
   char a_libdir[4096], a_server[512], a_user[512], a_pass[4200],
-    a_thumb[256], a_vm[256], a_snap[256], a_file[4200];
+    a_thumb[256], a_vm[256], a_snap[256], a_file[4200], a_port[64],
+    server[256], port[16];
 
   if (libdir == NULL || *libdir == '\0') {
     v2k_error ("VDDK_LIBDIR is not set: point it at VMware's VDDK "
@@ -85,36 +126,55 @@ open_vddk (struct v2k *v, const json_t *disk, const json_t *snap,
                (long long) jint (disk, "key"));
     return -1;
   }
+  /* VDDK's own account (init --vddk-cred-file), else vCenter's. */
+  user = jstr_or (json_object_get (v->m->root, "source"), "username", "");
+  if (vcpath && access (vcpath, F_OK) == 0) {
+    if (vddk_creds_load (&vc, vcpath) < 0)
+      return -1;
+    v2k_error_redact (vc.password);
+    user = vc.user;
+    password = vc.password;
+  }
   if (password == NULL) {
     v2k_error ("no password for the vddk transport");
-    return -1;
+    goto cleanup;
   }
+  if (vddk_server (v, server, sizeof server, port, sizeof port, &thumb) < 0)
+    goto cleanup;
   /* nbdkit reads password=+FILE once, while it starts; the file lives
    * only for that moment (one per thread: disks start in parallel). */
   snprintf (secret, sizeof secret, "%s/.vddk-password-%ld-%lu", v->workdir,
             (long) getpid (), (unsigned long) pthread_self ());
   if (write_file_atomic (secret, password, strlen (password), 0600) < 0)
-    return -1;
+    goto cleanup;
   snprintf (a_libdir, sizeof a_libdir, "libdir=%s", libdir);
-  snprintf (a_server, sizeof a_server, "server=%s", jstr_or (host, "name", ""));
-  snprintf (a_user, sizeof a_user, "user=%s",
-            jstr_or (json_object_get (v->m->root, "source"), "username", ""));
+  snprintf (a_server, sizeof a_server, "server=%s", server);
+  snprintf (a_user, sizeof a_user, "user=%s", user);
   snprintf (a_pass, sizeof a_pass, "password=+%s", secret);
-  snprintf (a_thumb, sizeof a_thumb, "thumbprint=%s", jstr_or (host, "thumbprint", ""));
+  snprintf (a_thumb, sizeof a_thumb, "thumbprint=%s", thumb);
   snprintf (a_vm, sizeof a_vm, "vm=moref=%s", jstr_or (vm, "moref", ""));
   snprintf (a_snap, sizeof a_snap, "snapshot=%s", jstr_or (snap, "moref", ""));
   snprintf (a_file, sizeof a_file, "file=%s", file);
-  const char *args[] = {
+  snprintf (a_port, sizeof a_port, "port=%s", port);
+  const char *args[13] = {
     "vddk", a_libdir, a_server, a_user, a_pass, a_thumb, a_vm, a_snap,
     "transports=file:nbdssl:nbd", a_file, NULL
   };
+  n = 10;
+  if (port[0])
+    args[n++] = a_port;
+  args[n] = NULL;
   io->src_srv = v2k_server_nbdkit (nbdkit_binary (v), true, args, log,
                                    SERVER_TIMEOUT_MS);
   unlink (secret);
   if (io->src_srv == NULL)
-    return -1;
+    goto cleanup;
   io->src = v2k_ep_nbd_unix (io->src_srv->socket, V2K_EP_EXTENTS);
-  return io->src ? 0 : -1;
+  ret = io->src ? 0 : -1;
+
+ cleanup:
+  vddk_creds_free (&vc);
+  return ret;
 }
 
 static int

@@ -22,6 +22,7 @@
 #include "copy/copy.h"
 #include "copy/ranges.h"
 #include "core/changes.h"
+#include "core/forecast.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/fsutil.h"
@@ -434,7 +435,10 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
     return -1;
   }
   if (jbool (snap, "synced")) {
-    remove_predecessors (v, snap);   /* finish an interrupted removal */
+    if (v->dry_run)
+      printf ("dry run: snapshot '%s' is synced already\n", jstr_or (snap, "name", ""));
+    else
+      remove_predecessors (v, snap);   /* finish an interrupted removal */
     return 0;
   }
   if (strcmp (jstr_or (snap, "state", ""), "created") != 0) {
@@ -459,6 +463,19 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
     return -1;
   if (plan (&r) < 0)
     goto cleanup;
+  if (v->dry_run) {
+    /* The walk of the changed areas only reads; nothing is copied. */
+    for (size_t i = 0; i < r.njobs; i++)
+      printf ("dry run: would copy %llu bytes in %zu areas of %s from '%s' to '%s'\n",
+              (unsigned long long) r.jobs[i].total, r.jobs[i].ranges.n,
+              r.jobs[i].disk_id, jstr_or (snap, "name", ""),
+              jstr_or (json_object_get (r.jobs[i].disk, "target"), "path", ""));
+    if (!o->keep_snapshots)
+      printf ("dry run: then would remove the snapshots before '%s'\n",
+              jstr_or (snap, "name", ""));
+    ret = 0;
+    goto cleanup;
+  }
   v2k_event (v, "info", kind, NULL, "sync.start",
              json_pack ("{s:s, s:i}", "snapshot", jstr (snap, "moref"),
                         "disks", (int) r.njobs));
@@ -507,11 +524,21 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
       rounds = json_array ();
       json_object_set_new (v->m->root, "rounds", rounds);
     }
+    double secs = mono () - r.t0;
+    struct timespec now;
     for (size_t i = 0; i < r.njobs; i++)
       bytes += r.jobs[i].total;
-    json_array_append_new (rounds, json_pack ("{s:s, s:s, s:I, s:f}",
+    clock_gettime (CLOCK_REALTIME, &now);
+    /* One line of the convergence table: what changed, how long its
+     * copy took, and the rate; "ended" (epoch seconds) lets run space
+     * its rounds across restarts. */
+    json_array_append_new (rounds, json_pack ("{s:s, s:s, s:I, s:f, s:f, s:s, s:f}",
         "kind", kind, "snapshot", jstr (snap, "moref"),
-        "bytes", bytes, "seconds", mono () - r.t0));
+        "bytes", bytes, "seconds", secs,
+        "bytes_per_s", secs > 0 ? bytes / secs : 0.0,
+        "finished", rfc3339_now (),
+        "ended", now.tv_sec + now.tv_nsec / 1e9));
+    json_object_set_new (v->m->root, "forecast", forecast_final_sync (rounds));
   }
   if (v2k_save (v) < 0)
     goto cleanup;

@@ -16,6 +16,30 @@ changed_ranges (struct vim *vim, const char *vm, const char *snap,
                 int32_t key, uint64_t capacity, const char *change_id,
                 struct v2k_ranges *out, size_t *pages)
 {
+  return changed_ranges_pages (vim, vm, snap, key, capacity, change_id, out,
+                               pages, NULL);
+}
+
+/* A page as vCenter returned it, for diagnostics. */
+static json_t *
+page_json (const struct vim_changes *page)
+{
+  json_t *areas = json_array ();
+
+  for (size_t i = 0; i < page->nr_areas; i++)
+    json_array_append_new (areas, json_pack ("{s:I, s:I}",
+        "start", (json_int_t) page->areas[i].start,
+        "length", (json_int_t) page->areas[i].length));
+  return json_pack ("{s:I, s:I, s:I, s:o}", "start", (json_int_t) page->start,
+                    "length", (json_int_t) page->length,
+                    "areas_count", (json_int_t) page->nr_areas, "areas", areas);
+}
+
+int
+changed_ranges_pages (struct vim *vim, const char *vm, const char *snap,
+                      int32_t key, uint64_t capacity, const char *change_id,
+                      struct v2k_ranges *out, size_t *pages, json_t *log)
+{
   struct v2k_cbt cbt;
   int ret = -1;
 
@@ -36,6 +60,8 @@ changed_ranges (struct vim *vim, const char *vm, const char *snap,
                         (int) key, (unsigned long long) cbt.next);
       goto cleanup;
     }
+    if (log)
+      json_array_append_new (log, page_json (&page));
     if (page.start < 0 || page.length < 0) {
       vim_changes_free (&page);
       v2k_error ("QueryChangedDiskAreas returned a negative range");

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "copy/ranges.h"
 
 struct vim;
@@ -18,5 +20,12 @@ struct vim;
 int changed_ranges (struct vim *vim, const char *vm, const char *snap,
                     int32_t key, uint64_t capacity, const char *change_id,
                     struct v2k_ranges *out, size_t *pages);
+
+/* The same, appending every page as vCenter returned it to the JSON
+ * array 'log' ({"start","length","areas_count","areas":[{"start","length"}]}),
+ * including a page the validator rejects (cbt query). */
+int changed_ranges_pages (struct vim *vim, const char *vm, const char *snap,
+                          int32_t key, uint64_t capacity, const char *change_id,
+                          struct v2k_ranges *out, size_t *pages, json_t *log);
 
 #endif /* V2K_CHANGES_H */

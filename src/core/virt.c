@@ -178,6 +178,32 @@ virt_preflight (const char *uri, const char *domain_type)
   return 0;
 }
 
+int
+virt_probe (const char *uri, char **info)
+{
+  virConnectPtr c = open_conn (uri);
+  unsigned long lv = 0, hv = 0;
+  const char *type;
+  int r;
+
+  *info = NULL;
+  if (c == NULL)
+    return -1;
+  type = virConnectGetType (c);
+  virConnectGetLibVersion (c, &lv);
+  virConnectGetVersion (c, &hv);
+  r = asprintf (info, "libvirt %lu.%lu.%lu, %s %lu.%lu.%lu", lv / 1000000,
+                lv / 1000 % 1000, lv % 1000, type ? type : "hypervisor",
+                hv / 1000000, hv / 1000 % 1000, hv % 1000);
+  virConnectClose (c);
+  if (r < 0) {
+    *info = NULL;
+    v2k_error ("out of memory");
+    return -1;
+  }
+  return 0;
+}
+
 const char *
 virt_default_domain_type (void)
 {

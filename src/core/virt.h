@@ -26,6 +26,10 @@ int virt_remove (const char *uri, const char *uuid);
  * downtime. */
 int virt_preflight (const char *uri, const char *domain_type);
 
+/* Connect and describe the connection: "libvirt 9.0.0, QEMU 7.2.0"
+ * (malloc'd in *info).  Used by doctor. */
+int virt_probe (const char *uri, char **info);
+
 /* "kvm" when /dev/kvm can be opened for writing, else "qemu" (TCG). */
 const char *virt_default_domain_type (void);
 

@@ -122,8 +122,11 @@ set_field (struct creds *c, const char *key, const char *val)
   return *dst ? 0 : -1;
 }
 
-int
-creds_load_file (struct creds *c, const char *file)
+/* KEY=VALUE lines (blank lines, '#' comments, "export " and quotes
+ * allowed); fn is called for each pair. */
+static int
+parse_kv_file (const char *file, int (*fn) (void *opaque, const char *key,
+                                            const char *val), void *opaque)
 {
   CLEANUP_FCLOSE FILE *fp = NULL;
   CLEANUP_FREE char *line = NULL;
@@ -160,12 +163,86 @@ creds_load_file (struct creds *c, const char *file)
       val[vl - 1] = '\0';
       val++;
     }
-    if (set_field (c, p, val) < 0) {
+    if (fn (opaque, p, val) < 0) {
       v2k_error_errno (errno, "strdup");
       return -1;
     }
   }
+  if (line)
+    explicit_bzero (line, cap);
   return 0;
+}
+
+static int
+creds_field (void *opaque, const char *key, const char *val)
+{
+  return set_field (opaque, key, val);
+}
+
+int
+creds_load_file (struct creds *c, const char *file)
+{
+  return parse_kv_file (file, creds_field, c);
+}
+
+static int
+vddk_field (void *opaque, const char *key, const char *val)
+{
+  struct vddk_creds *c = opaque;
+  char **dst = NULL;
+
+  if (!strcasecmp (key, "user") || !strcasecmp (key, "username")
+      || !strcmp (key, "VDDK_USER") || !strcmp (key, "GOVC_USERNAME"))
+    dst = &c->user;
+  else if (!strcasecmp (key, "password") || !strcmp (key, "VDDK_PASSWORD")
+           || !strcmp (key, "GOVC_PASSWORD"))
+    dst = &c->password;
+  if (dst == NULL || *dst != NULL)
+    return 0;
+  *dst = strdup (val);
+  return *dst ? 0 : -1;
+}
+
+int
+vddk_creds_load (struct vddk_creds *c, const char *file)
+{
+  if (parse_kv_file (file, vddk_field, c) < 0)
+    return -1;
+  if (c->user == NULL || c->password == NULL) {
+    v2k_error ("'%s' must hold a user and a password (user=NAME and "
+               "password=SECRET lines)", file);
+    return -1;
+  }
+  return 0;
+}
+
+int
+vddk_creds_save (const struct vddk_creds *c, const char *workdir)
+{
+  CLEANUP_FREE char *path = path_join (workdir, VDDK_CREDS_NAME);
+  CLEANUP_FREE char *text = NULL;
+  int r;
+
+  if (path == NULL)
+    return -1;
+  if (asprintf (&text, "VDDK_USER=%s\nVDDK_PASSWORD=%s\n", c->user,
+                c->password) < 0) {
+    v2k_error_errno (errno, "asprintf");
+    return -1;
+  }
+  r = write_file_atomic (path, text, strlen (text), 0600);
+  explicit_bzero (text, strlen (text));
+  return r;
+}
+
+void
+vddk_creds_free (struct vddk_creds *c)
+{
+  if (c->password)
+    explicit_bzero (c->password, strlen (c->password));
+  free (c->password);
+  free (c->user);
+  c->user = c->password = NULL;
 }
 
 void

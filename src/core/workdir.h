@@ -47,4 +47,17 @@ void creds_load_env (struct creds *c);
 int creds_save (const struct creds *c, const char *workdir);
 void creds_free (struct creds *c);
 
+/* The account VDDK (nbdkit's vddk plugin) logs in with, when it is not
+ * the vCenter one (init --vddk-cred-file): user=/password= lines (also
+ * username=, VDDK_USER=, VDDK_PASSWORD=, GOVC_USERNAME=, GOVC_PASSWORD=).
+ * Kept in WORKDIR/vddk-credentials, mode 0600, never in the manifest. */
+#define VDDK_CREDS_NAME "vddk-credentials"
+struct vddk_creds {
+  char *user;
+  char *password;
+};
+int vddk_creds_load (struct vddk_creds *c, const char *file);
+int vddk_creds_save (const struct vddk_creds *c, const char *workdir);
+void vddk_creds_free (struct vddk_creds *c);
+
 #endif /* V2K_WORKDIR_H */

@@ -92,6 +92,7 @@ struct vim {
   /* ServiceContent. */
   char *root_folder, *property_collector, *view_manager;
   char *search_index, *session_manager;
+  char *authorization_manager;  /* optional: absent on some servers */
   char *about_fullname, *api_version;
 
   void (*progress) (void *opaque, const char *task, int percent);

@@ -106,6 +106,15 @@ int vim_power_off (struct vim *vim, const char *vm);
 /* ShutdownGuest (returns at once; poll vim_power_state). */
 int vim_shutdown_guest (struct vim *vim, const char *vm);
 
+/* The privileges the logged-in user holds on one entity (type "VirtualMachine",
+ * "Folder", ...), through AuthorizationManager.FetchUserPrivilegeOnEntities:
+ * *privs is a JSON array of privilege ids ("VirtualMachine.State.CreateSnapshot").
+ * Fails when the server has no AuthorizationManager. */
+int vim_user_privileges (struct vim *vim, const char *type, const char *moref,
+                         json_t **privs);
+/* The root folder's moref (the entity to check when no VM is known). */
+const char *vim_root_folder (struct vim *vim);
+
 /* Task waiting: the per-task timeout in seconds (default 3600). */
 void vim_set_task_timeout (struct vim *vim, int seconds);
 
