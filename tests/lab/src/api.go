@@ -235,11 +235,13 @@ func (l *Lab) apiInfo(name string) (interface{}, error) {
 	obj := l.vmObj(vm)
 	out := struct {
 		Moref     string     `json:"moref"`
+		Name      string     `json:"name"`
+		Path      string     `json:"inventory_path"`
 		Power     string     `json:"power"`
 		CBT       bool       `json:"cbt"`
 		Disks     []infoDisk `json:"disks"`
 		Snapshots []infoSnap `json:"snapshots"`
-	}{Moref: vm.ref.Value, Power: string(obj.Runtime.PowerState), Disks: []infoDisk{}, Snapshots: []infoSnap{}}
+	}{Moref: vm.ref.Value, Name: vm.spec.Name, Path: l.inventoryPath(vm), Power: string(obj.Runtime.PowerState), Disks: []infoDisk{}, Snapshots: []infoSnap{}}
 	out.CBT = obj.Config.ChangeTrackingEnabled != nil && *obj.Config.ChangeTrackingEnabled
 	for _, d := range vm.disks {
 		out.Disks = append(out.Disks, infoDisk{Key: d.key, File: d.abs(d.top()), DatastorePath: d.dsPath(d.top()),

@@ -156,7 +156,7 @@ func (e *vmEndpoint) ShutdownGuest(ctx *simulator.Context, req *types.ShutdownGu
 	go func() {
 		time.Sleep(delay)
 		if err := e.l.setPower(e.vm, false); err != nil {
-			fmt.Printf("shutdown of %s: %v\n", e.vm.spec.Name, err)
+			fmt.Printf("shutdown of %s: %v\n", e.vm.spec.path(), err)
 		}
 	}()
 	body.Res = &types.ShutdownGuestResponse{}

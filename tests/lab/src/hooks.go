@@ -114,7 +114,7 @@ func (l *Lab) snapshotCreated(s *simulator.VirtualMachineSnapshot) error {
 			return err
 		}
 		d.chain = append(d.chain, name)
-		d.fileUUID[name] = diskUUID(vm.spec.Name + "/" + name)
+		d.fileUUID[name] = diskUUID(vm.spec.path() + "/" + name)
 	}
 	vm.snaps = append(vm.snaps, snap)
 	cfg := s.Config
@@ -217,7 +217,7 @@ func (l *Lab) activateCBT(vm *labVM) {
 	vm.gen++ // a fresh boundary: nothing written before it is tracked
 	ctkEpoch++
 	for _, d := range vm.disks {
-		d.ctk = ctkID(fmt.Sprintf("%s/%d/%d/%d", vm.spec.Name, d.key, ctkEpoch, vm.gen))
+		d.ctk = ctkID(fmt.Sprintf("%s/%d/%d/%d", vm.spec.path(), d.key, ctkEpoch, vm.gen))
 		d.ctkStart = vm.gen
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
@@ -90,12 +91,59 @@ func (l *Lab) buildInventory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	vmFolders := map[string]*object.Folder{"": folders.VmFolder}
 	for i := range l.spec.VMs {
-		if err := l.createVM(ctx, &l.spec.VMs[i], folders.VmFolder, pool, host); err != nil {
-			return fmt.Errorf("VM %s: %v", l.spec.VMs[i].Name, err)
+		vs := &l.spec.VMs[i]
+		folder, err := l.vmFolder(ctx, vmFolders, vs.Folder)
+		if err != nil {
+			return fmt.Errorf("VM %s: folder %q: %v", vs.path(), vs.Folder, err)
+		}
+		if err := l.createVM(ctx, vs, folder, pool, host); err != nil {
+			return fmt.Errorf("VM %s: %v", vs.path(), err)
 		}
 	}
 	return nil
+}
+
+// vmFolder returns the folder at path below the datacenter's vm folder,
+// creating it and its parents (Folder.CreateFolder) the first time.
+func (l *Lab) vmFolder(ctx context.Context, made map[string]*object.Folder, path string) (*object.Folder, error) {
+	if f := made[path]; f != nil {
+		return f, nil
+	}
+	parent, name := "", path
+	if i := strings.LastIndex(path, "/"); i >= 0 {
+		parent, name = path[:i], path[i+1:]
+	}
+	pf, err := l.vmFolder(ctx, made, parent)
+	if err != nil {
+		return nil, err
+	}
+	f, err := pf.CreateFolder(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	made[path] = f
+	return f, nil
+}
+
+// vmDirFor picks the VM's directory on its datastores as vCenter does: the
+// VM's name, or name_1, name_2, ... when a VM of the same name in another
+// folder already has that directory.
+func (l *Lab) vmDirFor(vs *VMSpec) string {
+	for n := 0; ; n++ {
+		dir := vs.Name
+		if n > 0 {
+			dir = fmt.Sprintf("%s_%d", vs.Name, n)
+		}
+		taken := false
+		for _, ds := range vs.Disks {
+			taken = taken || fileExists(filepath.Join(l.dsDirs[ds.Datastore], dir))
+		}
+		if !taken {
+			return dir
+		}
+	}
 }
 
 // fixHost gives the host what ESXi reports and the simulator lacks: a
@@ -126,6 +174,7 @@ func (l *Lab) createVM(ctx context.Context, vs *VMSpec, folder *object.Folder, p
 		return err
 	}
 	devices := append([]types.BaseVirtualDevice{}, ctrls...)
+	vmDir := l.vmDirFor(vs)
 	l.flatOnly = true
 	defer func() { l.flatOnly = false }()
 	counts := map[string]int{}
@@ -136,8 +185,8 @@ func (l *Lab) createVM(ctx context.Context, vs *VMSpec, folder *object.Folder, p
 		}
 		counts[ds.Datastore]++
 		d := &labDisk{index: i, key: keys[i], spec: ds, ds: ds.Datastore, dsDir: l.dsDirs[ds.Datastore],
-			vmDir: vs.Name, base: base, chain: []string{base + ".vmdk"}, fileUUID: map[string]string{}, nextSeq: 1}
-		d.fileUUID[d.chain[0]] = diskUUID(vs.Name + "/" + d.chain[0])
+			vmDir: vmDir, base: base, chain: []string{base + ".vmdk"}, fileUUID: map[string]string{}, nextSeq: 1}
+		d.fileUUID[d.chain[0]] = diskUUID(vs.path() + "/" + d.chain[0])
 		if err := os.MkdirAll(filepath.Join(d.dsDir, d.vmDir), 0o755); err != nil {
 			return err
 		}
@@ -164,8 +213,8 @@ func (l *Lab) createVM(ctx context.Context, vs *VMSpec, folder *object.Folder, p
 	spec := types.VirtualMachineConfigSpec{
 		Name:                  vs.Name,
 		GuestId:               vs.GuestID,
-		Uuid:                  stableUUID("bios/" + vs.Name),
-		InstanceUuid:          stableUUID("instance/" + vs.Name),
+		Uuid:                  stableUUID("bios/" + vs.path()),
+		InstanceUuid:          stableUUID("instance/" + vs.path()),
 		Version:               fmt.Sprintf("vmx-%02d", vs.HWVersion),
 		Firmware:              vs.Firmware,
 		NumCPUs:               vs.CPUs,
@@ -173,7 +222,7 @@ func (l *Lab) createVM(ctx context.Context, vs *VMSpec, folder *object.Folder, p
 		MemoryMB:              vs.MemoryMB,
 		BootOptions:           boot,
 		ChangeTrackingEnabled: types.NewBool(vs.CBT),
-		Files:                 &types.VirtualMachineFileInfo{VmPathName: fmt.Sprintf("[%s] %s/%s.vmx", vs.Disks[0].Datastore, vs.Name, vs.Name)},
+		Files:                 &types.VirtualMachineFileInfo{VmPathName: fmt.Sprintf("[%s] %s/%s.vmx", vs.Disks[0].Datastore, vmDir, vs.Name)},
 		DeviceChange:          changes,
 	}
 	task, err := folder.CreateVM(ctx, spec, pool, host)
@@ -186,7 +235,7 @@ func (l *Lab) createVM(ctx context.Context, vs *VMSpec, folder *object.Folder, p
 		return err
 	}
 	vm.ref = info.Result.(types.ManagedObjectReference)
-	l.vms[vs.Name] = vm
+	l.vms[vs.path()] = vm
 	l.byRef[vm.ref] = vm
 	l.refreshVM(vm) // now with RDM backings where the spec asks for them
 	if vs.CBT {

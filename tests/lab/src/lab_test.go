@@ -143,6 +143,8 @@ func (l *testLab) mustLab(args ...string) string {
 
 type infoOut struct {
 	Moref     string     `json:"moref"`
+	Name      string     `json:"name"`
+	Path      string     `json:"inventory_path"`
 	Power     string     `json:"power"`
 	CBT       bool       `json:"cbt"`
 	Disks     []infoDisk `json:"disks"`

@@ -23,6 +23,7 @@ const usage = `usage: v2k-lab COMMAND [options]
          | --method M --delay SECONDS | --task-fail M [--fault TYPE]
          | --expire-sessions | --nbd-drop-after BYTES | --clear)
   nbdkit [nbdkit options] vddk key=value ...   (finds the lab via V2K_LAB_STATE)
+--vm: NAME (when no other VM has it), FOLDER/NAME or /DC/vm/FOLDER/NAME
 `
 
 func main() {
@@ -83,7 +84,7 @@ func cmdWrite(args []string) error {
 	fs := flag.NewFlagSet("write", flag.ContinueOnError)
 	state := stateFlag(fs)
 	var q writeReq
-	fs.StringVar(&q.VM, "vm", "", "VM name")
+	fs.StringVar(&q.VM, "vm", "", "VM: NAME, FOLDER/NAME or /DC/vm/FOLDER/NAME")
 	fs.IntVar(&q.Disk, "disk", 0, "disk index in spec order")
 	fs.Int64Var(&q.Offset, "offset", 0, "byte offset")
 	fs.Int64Var(&q.Length, "length", 0, "bytes per write")
@@ -136,7 +137,7 @@ func cmdWrite(args []string) error {
 func cmdInfo(args []string) error {
 	fs := flag.NewFlagSet("info", flag.ContinueOnError)
 	state := stateFlag(fs)
-	vm := fs.String("vm", "", "VM name")
+	vm := fs.String("vm", "", "VM: NAME, FOLDER/NAME or /DC/vm/FOLDER/NAME")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -157,7 +158,7 @@ func cmdInfo(args []string) error {
 func cmdPower(args []string) error {
 	fs := flag.NewFlagSet("power", flag.ContinueOnError)
 	state := stateFlag(fs)
-	vm := fs.String("vm", "", "VM name")
+	vm := fs.String("vm", "", "VM: NAME, FOLDER/NAME or /DC/vm/FOLDER/NAME")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

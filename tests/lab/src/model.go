@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/vmware/govmomi/simulator"
@@ -159,12 +160,50 @@ func (d *labDisk) changedAreas(from, to int, all bool) []extent {
 	return mergeExtents(es)
 }
 
+// vmByName finds the VM a lab command's --vm names: "FOLDER/NAME" (its
+// path below the datacenter's vm folder), the full inventory path
+// "/DC/vm/FOLDER/NAME", or a bare NAME when exactly one VM has it. A bare
+// name that several VMs share (in different folders) is refused with the
+// candidates, as v2k itself does.
 func (l *Lab) vmByName(name string) (*labVM, error) {
-	vm := l.vms[name]
-	if vm == nil {
-		return nil, fmt.Errorf("no VM named %q in the lab", name)
+	if name == "" {
+		return nil, fmt.Errorf("--vm is required")
 	}
-	return vm, nil
+	if strings.Contains(name, "/") {
+		p := name
+		if prefix := "/" + l.spec.Datacenter + "/vm/"; strings.HasPrefix(p, prefix) {
+			p = p[len(prefix):]
+		}
+		if vm := l.vms[p]; vm != nil && !strings.HasPrefix(p, "/") {
+			return vm, nil
+		}
+		return nil, fmt.Errorf("no VM at %q in the lab (give FOLDER/NAME below the vm folder, or /%s/vm/FOLDER/NAME)", name, l.spec.Datacenter)
+	}
+	var found []*labVM
+	for _, vm := range l.vms {
+		if vm.spec.Name == name {
+			found = append(found, vm)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("no VM named %q in the lab", name)
+	case 1:
+		return found[0], nil
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].spec.path() < found[j].spec.path() })
+	var cands []string
+	for _, vm := range found {
+		cands = append(cands, fmt.Sprintf("%s (%s, %s)", vm.spec.path(), vm.ref.Value, l.inventoryPath(vm)))
+	}
+	return nil, fmt.Errorf("VM name %q is ambiguous, %d VMs have it: %s; give --vm FOLDER/NAME",
+		name, len(found), strings.Join(cands, ", "))
+}
+
+// inventoryPath is the VM's path as FindByInventoryPath takes it, with a
+// leading slash: /DC0/vm/prod/web01.
+func (l *Lab) inventoryPath(vm *labVM) string {
+	return "/" + l.spec.Datacenter + "/vm/" + vm.spec.path()
 }
 
 func (vm *labVM) snapByRef(ref types.ManagedObjectReference) (int, *labSnap) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 )
 
 // Spec is the lab's inventory description (tests/lab/README.md documents it).
@@ -26,7 +27,10 @@ type Spec struct {
 }
 
 type VMSpec struct {
-	Name           string     `json:"name"`
+	Name string `json:"name"`
+	// Folder is the VM's folder below the datacenter's vm folder ("prod",
+	// "team/a"); "" is the vm folder itself. Names repeat across folders.
+	Folder         string     `json:"folder"`
 	GuestID        string     `json:"guest_id"`
 	Firmware       string     `json:"firmware"`
 	SecureBoot     bool       `json:"secure_boot"`
@@ -134,16 +138,36 @@ func (s *Spec) validate() error {
 		nets[n] = true
 	}
 	names := map[string]bool{}
+	folders := map[string]bool{} // every folder path and its parents
 	for i := range s.VMs {
 		vm := &s.VMs[i]
 		f := func(name string) string { return fmt.Sprintf("vms[%d].%s", i, name) }
 		if vm.Name == "" {
 			return fmt.Errorf("missing field %q", f("name"))
 		}
-		if names[vm.Name] {
+		if strings.Contains(vm.Name, "/") {
+			return fmt.Errorf("%s: %q: a VM name cannot contain \"/\" (the lab's folder separator)", f("name"), vm.Name)
+		}
+		if vm.Folder != "" {
+			for _, seg := range strings.Split(vm.Folder, "/") {
+				if seg == "" || seg == "." || seg == ".." {
+					return fmt.Errorf("%s: bad folder path %q (want names separated by \"/\", like \"prod\" or \"team/a\")", f("folder"), vm.Folder)
+				}
+			}
+			for p := vm.Folder; ; p = p[:strings.LastIndex(p, "/")] {
+				folders[p] = true
+				if !strings.Contains(p, "/") {
+					break
+				}
+			}
+		}
+		if names[vm.path()] {
+			if vm.Folder != "" {
+				return fmt.Errorf("%s: duplicate VM name %q in folder %q", f("name"), vm.Name, vm.Folder)
+			}
 			return fmt.Errorf("%s: duplicate VM name %q", f("name"), vm.Name)
 		}
-		names[vm.Name] = true
+		names[vm.path()] = true
 		if vm.GuestID == "" {
 			vm.GuestID = "otherGuest64"
 		}
@@ -259,5 +283,21 @@ func (s *Spec) validate() error {
 			}
 		}
 	}
+	// A folder and a VM of the same name in one folder would make the
+	// inventory path ambiguous (vSphere refuses that with DuplicateName).
+	for i := range s.VMs {
+		if folders[s.VMs[i].path()] {
+			return fmt.Errorf("vms[%d].name: %q is also a folder", i, s.VMs[i].path())
+		}
+	}
 	return nil
+}
+
+// path is the VM's inventory path below the datacenter's vm folder:
+// "web01", or "prod/web01" in folder "prod". Unique in a spec.
+func (vm *VMSpec) path() string {
+	if vm.Folder == "" {
+		return vm.Name
+	}
+	return vm.Folder + "/" + vm.Name
 }
