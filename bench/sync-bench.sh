@@ -1,0 +1,101 @@
+#!/bin/bash
+# The whole command, side by side with its peers: `v2k sync base` of a
+# lab VM (file transport: qemu-nbd reading the snapshot's VMDK) against
+# nbdcopy and qemu-img convert copying the same snapshot into the same
+# kind of target, then `v2k sync incr` of 1% scattered changes against
+# the base.  Prints wall seconds, MiB/s of allocated data, CPU seconds
+# per GiB (process and its children; for nbdcopy plus its target
+# qemu-nbd) and peak RSS, and the ratios.
+#
+#   bench/sync-bench.sh [SIZE_GIB=4]      (needs: make; root not required)
+set -euo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+V2K=$TOP/build/v2k LAB=$TOP/build/v2k-lab
+[ -x "$V2K" ] && [ -x "$LAB" ] || { echo "run make first"; exit 1; }
+G=${1:-4}
+GiB=$((1 << 30)) MiB=$((1 << 20))
+W=$(mktemp -d /var/tmp/v2k-sync-bench.XXXXXX)
+pids=()
+cleanup () { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$W"; }
+trap cleanup EXIT
+
+cat > "$W/spec.json" <<JSON
+{"datacenter": "DC0", "host": "esxi01.lab.local", "datastores": ["datastore1"], "networks": ["VM Network"],
+ "vms": [{"name": "bench", "guest_id": "rhel9_64Guest", "firmware": "bios", "secure_boot": false,
+          "cpus": 2, "cores_per_socket": 1, "memory_mb": 2048, "hw_version": 19, "power": "poweredOn", "tools": "toolsOk",
+          "disks": [{"size": $((G * GiB)), "controller": "pvscsi", "bus": 0, "unit": 0, "datastore": "datastore1",
+                     "provisioning": "thin", "mode": "persistent"}],
+          "nics": [{"type": "vmxnet3", "mac": "00:50:56:aa:bb:01", "network": "VM Network"}]}]}
+JSON
+"$LAB" serve --state "$W/lab" --spec "$W/spec.json" > "$W/lab.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$W/lab/lab.env" ] && break; sleep 0.1; done
+set -a; . "$W/lab/lab.env"; set +a
+DS=$(jq -r .datastores.datastore1 "$W/lab/lab.json")
+
+# A third of the disk allocated, in 1 MiB runs every 3 MiB.
+n=$((G * 1024 / 3))
+"$LAB" write --state "$W/lab" --vm bench --disk 0 --offset 0 --length $MiB --count $n --stride $((3 * MiB)) --seed 1
+alloc=$((n * MiB))
+
+measure () { # label cmd...: wall, cpu (self + children), rss
+  local t0 t1
+  t0=$(date +%s.%N)
+  /usr/bin/time -f "%U %S %M" -o "$W/time" "$@" > "$W/cmd.log" 2>&1 || { cat "$W/cmd.log"; exit 1; }
+  t1=$(date +%s.%N)
+  read -r u s rss < "$W/time"
+  WALL=$(echo "$t1 - $t0" | bc -l); CPU=$(echo "$u + $s" | bc -l); RSS=$((rss / 1024))
+}
+report () { # label bytes
+  printf '%-36s %7.2f s %8.1f MiB/s %6.2f CPU-s/GiB %5d MiB RSS\n' "$1" "$WALL" \
+    "$(echo "$2 / $MiB / $WALL" | bc -l)" "$(echo "$CPU / ($2 / $GiB)" | bc -l)" "$RSS"
+}
+
+declare -A T C
+for fmt in qcow2 raw; do
+  WD=$W/wd-$fmt
+  "$V2K" --workdir "$WD" init --vm bench --vcenter "$GOVC_URL" --dst "$W/v2k-$fmt" \
+    --transport file --datastore-map "datastore1=$DS" --target-format $fmt >/dev/null 2>&1
+  "$V2K" --workdir "$WD" cbt enable >/dev/null
+  "$V2K" --workdir "$WD" snapshot base >/dev/null
+  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+  measure "$V2K" --workdir "$WD" sync base --jobs 1
+  report "v2k sync base -> $fmt" $alloc; T[v2k-$fmt]=$WALL C[v2k-$fmt]=$CPU
+
+  frozen=$("$LAB" info --state "$W/lab" --vm bench | jq -r '.snapshots[0].disks[0].file')
+  # The same source for the peers: qemu-nbd on the same frozen VMDK.
+  qemu-nbd -r -f vmdk --socket "$W/src.sock" --persistent --shared=0 "$frozen" & pids+=($!)
+  for _ in $(seq 50); do [ -S "$W/src.sock" ] && break; sleep 0.1; done
+  if [ $fmt = qcow2 ]; then
+    qemu-img create -q -f qcow2 "$W/peer.qcow2" $((G * GiB))
+    qemu-nbd -f qcow2 --persistent --socket "$W/dst.sock" --discard=unmap --detect-zeroes=unmap "$W/peer.qcow2" & dpid=$!; pids+=($dpid)
+    for _ in $(seq 50); do [ -S "$W/dst.sock" ] && break; sleep 0.1; done
+    measure nbdcopy --flush "nbd+unix:///?socket=$W/src.sock" "nbd+unix:///?socket=$W/dst.sock"
+    CPU=$(echo "$CPU + $(awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' /proc/$dpid/stat)" | bc -l)
+    kill $dpid; wait $dpid 2>/dev/null || true
+  else
+    truncate -s $((G * GiB)) "$W/peer.raw"
+    measure nbdcopy --flush "nbd+unix:///?socket=$W/src.sock" "$W/peer.raw"
+  fi
+  report "nbdcopy -> $fmt" $alloc; T[nbdcopy-$fmt]=$WALL C[nbdcopy-$fmt]=$CPU
+  rm -f "$W"/peer.*
+  measure bash -c "qemu-img convert -f vmdk -O $fmt '$frozen' '$W/peer.$fmt' && sync '$W/peer.$fmt'"
+  report "qemu-img convert -> $fmt" $alloc; T[qemu-img-$fmt]=$WALL
+  rm -f "$W"/peer.* "$W/src.sock"
+done
+
+# Incremental: 1% of the disk in 64 KiB pieces scattered over all of it.
+k=$((G * 1024 * 16 / 100))
+"$LAB" write --state "$W/lab" --vm bench --disk 0 --offset $((512 * 1024)) --length 65536 --count $k --stride $((G * GiB / k)) --seed 2
+"$V2K" --workdir "$W/wd-qcow2" snapshot incr >/dev/null
+measure "$V2K" --workdir "$W/wd-qcow2" sync incr
+report "v2k sync incr (1% scattered) -> qcow2" $((k * 65536)); T[incr]=$WALL
+
+echo
+printf 'ratio nbdcopy/v2k wall (qcow2, raw): %.2f %.2f   (>1: v2k faster)\n' \
+  "$(echo "${T[nbdcopy-qcow2]} / ${T[v2k-qcow2]}" | bc -l)" "$(echo "${T[nbdcopy-raw]} / ${T[v2k-raw]}" | bc -l)"
+printf 'ratio v2k/nbdcopy CPU (qcow2, raw):  %.2f %.2f   (<=1: v2k cheaper)\n' \
+  "$(echo "${C[v2k-qcow2]} / ${C[nbdcopy-qcow2]}" | bc -l)" "$(echo "${C[v2k-raw]} / ${C[nbdcopy-raw]}" | bc -l)"
+printf 'ratio qemu-img/v2k wall (qcow2, raw): %.2f %.2f\n' \
+  "$(echo "${T[qemu-img-qcow2]} / ${T[v2k-qcow2]}" | bc -l)" "$(echo "${T[qemu-img-raw]} / ${T[v2k-raw]}" | bc -l)"
+printf 'incr 1%% / base time: %.3f   (target < 0.1)\n' "$(echo "${T[incr]} / ${T[v2k-qcow2]}" | bc -l)"
