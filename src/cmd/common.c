@@ -148,7 +148,7 @@ v2k_setup (struct v2k *v, unsigned flags, const char *name)
     v2k_error_errno (errno, "cannot use workdir '%s'", v->workdir);
     return -1;
   }
-  if (flags & TAKES_LOCK) {
+  if ((flags & TAKES_LOCK) && v->lock_fd < 0) {
     v->lock_fd = workdir_lock (v->workdir);
     if (v->lock_fd < 0)
       return -1;
@@ -160,7 +160,9 @@ v2k_setup (struct v2k *v, unsigned flags, const char *name)
   v->m = manifest_load (mpath);
   if (v->m == NULL)
     return -1;
-  if (v->log_opt) {
+  if (v->log.path)
+    ;                           /* opened by init already (run) */
+  else if (v->log_opt) {
     v->log.path = strdup (v->log_opt);
     v->log.run_id = strdup (manifest_run_id (v->m));
   }
