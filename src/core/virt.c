@@ -49,118 +49,104 @@ lookup (virConnectPtr c, const char *uuid)
   return virDomainLookupByUUIDString (c, uuid);
 }
 
+static void
+cleanup_conn (virConnectPtr *c)
+{
+  if (*c)
+    virConnectClose (*c);
+}
+#define CLEANUP_CONN __attribute__ ((cleanup (cleanup_conn)))
+
+static void
+cleanup_dom (virDomainPtr *d)
+{
+  if (*d)
+    virDomainFree (*d);
+}
+#define CLEANUP_DOM __attribute__ ((cleanup (cleanup_dom)))
+
 int
 virt_define (const char *uri, const char *xml, char **uuid)
 {
-  virConnectPtr c = open_conn (uri);
-  virDomainPtr d = NULL;
+  CLEANUP_CONN virConnectPtr c = open_conn (uri);
+  CLEANUP_DOM virDomainPtr d = NULL;
   char buf[VIR_UUID_STRING_BUFLEN];
-  int ret = -1;
 
   if (c == NULL)
     return -1;
   d = virDomainDefineXML (c, xml);
   if (d == NULL) {
     v2k_error ("cannot define the domain: %s", virGetLastErrorMessage ());
-    goto cleanup;
+    return -1;
   }
   if (virDomainGetUUIDString (d, buf) < 0 || (*uuid = strdup (buf)) == NULL) {
     v2k_error ("cannot read the domain's UUID: %s", virGetLastErrorMessage ());
-    goto cleanup;
+    return -1;
   }
-  ret = 0;
-
- cleanup:
-  if (d)
-    virDomainFree (d);
-  virConnectClose (c);
-  return ret;
+  return 0;
 }
 
 int
 virt_start (const char *uri, const char *uuid)
 {
-  virConnectPtr c = open_conn (uri);
-  virDomainPtr d = NULL;
-  int ret = -1;
+  CLEANUP_CONN virConnectPtr c = open_conn (uri);
+  CLEANUP_DOM virDomainPtr d = NULL;
 
   if (c == NULL)
     return -1;
   d = lookup (c, uuid);
   if (d == NULL) {
     v2k_error ("no domain with UUID '%s': %s", uuid, virGetLastErrorMessage ());
-    goto cleanup;
+    return -1;
   }
-  if (virDomainIsActive (d) == 1) {
-    ret = 0;
-    goto cleanup;
-  }
-  if (virDomainCreate (d) < 0) {
+  if (virDomainIsActive (d) != 1 && virDomainCreate (d) < 0) {
     dom_error ("start", d);
-    goto cleanup;
+    return -1;
   }
-  ret = 0;
-
- cleanup:
-  if (d)
-    virDomainFree (d);
-  virConnectClose (c);
-  return ret;
+  return 0;
 }
 
 int
 virt_state (const char *uri, const char *uuid, bool *exists, bool *running)
 {
-  virConnectPtr c = open_conn (uri);
-  virDomainPtr d;
+  CLEANUP_CONN virConnectPtr c = open_conn (uri);
+  CLEANUP_DOM virDomainPtr d = NULL;
 
   if (c == NULL)
     return -1;
   d = lookup (c, uuid);
   *exists = d != NULL;
   *running = d && virDomainIsActive (d) == 1;
-  if (d)
-    virDomainFree (d);
-  virConnectClose (c);
   return 0;
 }
 
 int
 virt_remove (const char *uri, const char *uuid)
 {
-  virConnectPtr c = open_conn (uri);
-  virDomainPtr d = NULL;
-  int ret = -1;
+  CLEANUP_CONN virConnectPtr c = open_conn (uri);
+  CLEANUP_DOM virDomainPtr d = NULL;
 
   if (c == NULL)
     return -1;
   d = lookup (c, uuid);
-  if (d == NULL) {
-    ret = 0;
-    goto cleanup;
-  }
+  if (d == NULL)
+    return 0;
   if (virDomainIsActive (d) == 1 && virDomainDestroy (d) < 0) {
     dom_error ("stop", d);
-    goto cleanup;
+    return -1;
   }
   if (virDomainUndefineFlags (d, VIR_DOMAIN_UNDEFINE_NVRAM) < 0
       && virDomainUndefine (d) < 0) {
     dom_error ("undefine", d);
-    goto cleanup;
+    return -1;
   }
-  ret = 0;
-
- cleanup:
-  if (d)
-    virDomainFree (d);
-  virConnectClose (c);
-  return ret;
+  return 0;
 }
 
 int
 virt_preflight (const char *uri, const char *domain_type)
 {
-  virConnectPtr c = open_conn (uri);
+  CLEANUP_CONN virConnectPtr c = open_conn (uri);
   char *caps;
 
   if (c == NULL)
@@ -170,11 +156,9 @@ virt_preflight (const char *uri, const char *domain_type)
   if (caps == NULL) {
     v2k_error ("libvirt at '%s' cannot run x86_64 q35 domains of type '%s': %s",
                uri, domain_type, virGetLastErrorMessage ());
-    virConnectClose (c);
     return -1;
   }
   free (caps);
-  virConnectClose (c);
   return 0;
 }
 
