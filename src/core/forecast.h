@@ -11,9 +11,9 @@
 
 /* rounds: the manifest's "rounds" ([{"kind","bytes","seconds",...}]).
  * The model: a sync costs a fixed overhead (snapshot lookup, changed
- * areas walk, servers) plus bytes / throughput.  The throughput comes
- * from the rounds that moved the most data (the base above all), the
- * overhead from the incremental rounds, and the final round is expected
+ * areas walk, servers) plus bytes / throughput, fitted by least squares
+ * over the rounds (the base fixes the rate, the small rounds the
+ * overhead); the final round is expected
  * to carry what the last incremental round carried (the guest changes
  * about as much in the same time).  Returns
  *   {"final_sync_seconds", "final_bytes", "throughput_bytes_per_s",
