@@ -275,13 +275,16 @@ report_progress (struct sync_run *r, bool final)
   text = json_dumps (p, JSON_COMPACT);
   if (text)
     write_file_atomic (path, text, strlen (text), 0600);
-  if (isatty (STDERR_FILENO) && !r->v->json) {
+  /* The bar is for a person at a terminal; scripts and the management
+   * plane read progress.json and status. */
+  if (isatty (STDOUT_FILENO) && !r->v->json) {
     double pct = total ? 100.0 * done / total : 100.0;
     double rate = el > 0 ? done / el : 0;
-    fprintf (stderr, "\r%s: %5.1f%%  %8.1f MiB/s  ETA %5.0fs ", r->kind, pct,
-             rate / 1048576, rate > 0 ? (total - done) / rate : 0.0);
+    printf ("\r%s: %5.1f%%  %8.1f MiB/s  ETA %5.0fs ", r->kind, pct,
+            rate / 1048576, rate > 0 ? (total - done) / rate : 0.0);
     if (final)
-      fputc ('\n', stderr);
+      putchar ('\n');
+    fflush (stdout);
   }
 }
 

@@ -7,6 +7,7 @@
 . "$(dirname "$0")/sync-lib.sh"
 set -e
 TRANSPORT=${TRANSPORT:-file}
+FMT=${TARGET_FORMAT:-qcow2}
 requires qemu-nbd
 
 three_disk_spec > "$T/spec.json"
@@ -15,14 +16,14 @@ WD=$T/wd
 gwrite 0 $((1 * MiB)) $((6 * MiB)) 1
 gwrite 1 0 $((3 * MiB)) 2
 gwrite 2 $((5 * MiB)) $((MiB)) 3
-init_transport "$WD" "$T/dst"
+init_transport "$WD" "$T/dst" --target-format "$FMT"
 v2k --workdir "$WD" cbt enable
 
 v2k --workdir "$WD" snapshot base >/dev/null
 v2k --workdir "$WD" sync base
 compare_all "$WD" base
 # The base copy leaves the target sparse: far less than the capacity.
-used=$(qemu-img info --output=json "$T/dst/disk0.qcow2" | jq '."actual-size"')
+used=$(du -B1 "$T/dst/disk0.$FMT" | cut -f1)
 [ "$used" -lt $((40 * MiB)) ] || fail "base target not sparse: $used bytes"
 jq -e '.disks[0].sync.last.bytes_read > 0 and .disks[0].sync.last.seconds >= 0' "$WD/manifest.json" >/dev/null \
   || fail "no sync figures"
@@ -68,8 +69,8 @@ check_snapshot_count
 v2k --workdir "$WD" status --json | jq -e '.phase == "final" and (.snapshots | last | .synced)' >/dev/null || fail "status"
 
 # A changed byte on the target is found by verify, naming disk and offset.
-qemu-io -f qcow2 -c "write -P 0x5a $((5 * MiB)) 512" "$T/dst/disk1.qcow2" >/dev/null
+qemu-io -f "$FMT" -c "write -P 0x5a $((5 * MiB)) 512" "$T/dst/disk1.$FMT" >/dev/null
 expect_fail v2k --workdir "$WD" verify --mode full
 assert_contains "$ERR" "sata0:1"
 assert_contains "$ERR" "$((5 * MiB))"
-note "ok ($TRANSPORT)"
+note "ok ($TRANSPORT, $FMT)"
