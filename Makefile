@@ -35,7 +35,6 @@ demo: deps
 
 install: all
 	meson install -C $(BUILD)
-	install -D -m 0755 bin/ablestack_v2k.sh $(DESTDIR)$(PREFIX)/bin/ablestack_v2k.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
