@@ -253,8 +253,11 @@ open_source (struct v2k *v, const json_t *disk, const json_t *snap,
     close_source (io);
     return -1;
   }
-  if (io->src->size < (uint64_t) jint (disk, "capacity")) {
-    v2k_error ("the source of '%s' has %llu bytes, the disk %lld",
+  /* A disk grown or shrunk since init would be copied short or read past
+   * its end: refuse rather than guess. */
+  if (io->src->size != (uint64_t) jint (disk, "capacity")) {
+    v2k_error ("'%s' has %llu bytes in this snapshot but %lld when the run "
+               "started: it was resized; start a new run (init) for it",
                jstr_or (disk, "label", "disk"), (unsigned long long) io->src->size,
                (long long) jint (disk, "capacity"));
     close_source (io);

@@ -107,13 +107,16 @@ copy_disk (struct job *j)
 {
   struct sync_run *r = j->run;
   struct v2k *v = r->v;
-  char tag[128];
+  char tag[128], src_log[4096], dst_log[4096];
   int attempt;
 
   snprintf (tag, sizeof tag, "%s-%s", jstr_or (r->snap, "name", r->kind), j->disk_id);
   for (char *p = tag; *p; p++)
     if (*p == ':' || *p == '/')
       *p = '_';
+  /* Where endpoints.c sends the children's output, for the events. */
+  snprintf (src_log, sizeof src_log, "%s/logs/%s-source.log", v->workdir, tag);
+  snprintf (dst_log, sizeof dst_log, "%s/logs/%s-target.log", v->workdir, tag);
 
   /* Nothing changed: no server to start, nothing to flush.  A fresh base
    * target must still exist (an empty disk is a valid copy). */
@@ -165,13 +168,17 @@ copy_disk (struct job *j)
       v2k_ranges_after (&j->ranges, ckpt);
     }
   retry:
+    pthread_mutex_lock (&r->mu);
+    v2k_event (v, attempt >= r->o->retries ? "error" : "warning", r->kind,
+               j->disk_id, attempt >= r->o->retries ? "sync.failed" : "sync.retry",
+               json_pack ("{s:i, s:s, s:I, s:s, s:s}", "attempt", attempt + 1,
+                          "error", v2k_errmsg (), "resume_pos",
+                          (json_int_t) j->resume_pos,
+                          "source_log", src_log, "target_log", dst_log));
+    pthread_mutex_unlock (&r->mu);
     if (attempt >= r->o->retries)
       return -1;
     pthread_mutex_lock (&r->mu);
-    v2k_event (v, "warning", r->kind, j->disk_id, "sync.retry",
-               json_pack ("{s:i, s:s, s:I}", "attempt", attempt + 1,
-                          "error", v2k_errmsg (), "resume_pos",
-                          (json_int_t) j->resume_pos));
     pthread_mutex_unlock (&r->mu);
     sleep (1);
   }
@@ -329,7 +336,16 @@ plan (struct sync_run *r)
     }
     if (changed_ranges (v->vim, vm, jstr (r->snap, "moref"), jint (d, "key"),
                         jint (d, "capacity"), cid, &j->ranges, &j->pages) < 0) {
-      v2k_error_prefix ("disk '%s'", j->disk_id);
+      /* An unknown changeId means tracking was reset (CBT switched off
+       * and on, some storage operations): only a new base is safe. */
+      if (strcmp (cid, "*") != 0 && strstr (v2k_errmsg (), "InvalidArgument")
+          && strstr (v2k_errmsg (), "changeId"))
+        v2k_error_prefix ("disk '%s': vCenter no longer knows the changeId of "
+                          "the last synced snapshot, so changed block tracking "
+                          "was reset; an incremental copy cannot be trusted: "
+                          "start a new run with a new base", j->disk_id);
+      else
+        v2k_error_prefix ("disk '%s'", j->disk_id);
       return -1;
     }
     v2k_ranges_coalesce (&j->ranges, r->o->coalesce_gap);

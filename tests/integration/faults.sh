@@ -62,4 +62,15 @@ jq -e '[.snapshots[] | select(.synced | not)] | length == 1' "$M" >/dev/null || 
 "$V2K_LAB" fault --state "$LAB_STATE" --clear
 v2k --workdir "$WD" sync incr
 compare_all "$WD" "incr rerun after a dropped connection"
+# 4. CBT switched off and on behind the run: the old changeIds are gone,
+# and v2k refuses an incremental copy it could not trust.
+"$V2K_LAB" fault --state "$LAB_STATE" --clear
+v2k --workdir "$WD" cbt disable
+v2k --workdir "$WD" cbt enable
+gwrite 0 0 4096 10
+v2k --workdir "$WD" snapshot incr >/dev/null
+before=$(cids)
+expect_fail v2k --workdir "$WD" sync incr
+assert_contains "$ERR" "changed block tracking was reset"
+[ "$(cids)" = "$before" ] || fail "a changeId advanced after a CBT reset"
 note "ok"
