@@ -178,8 +178,6 @@ copy_disk (struct job *j)
     pthread_mutex_unlock (&r->mu);
     if (attempt >= r->o->retries)
       return -1;
-    pthread_mutex_lock (&r->mu);
-    pthread_mutex_unlock (&r->mu);
     sleep (1);
   }
 }

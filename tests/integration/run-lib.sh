@@ -2,14 +2,17 @@
 # for its NIC and the cutover options that go with them.
 MiB=1048576
 
-# boot_spec NAME CONTROLLER0 [extra jq filter]: disk 0 is a boot-sector
-# disk on CONTROLLER0 (16 MiB), disk 1 a pvscsi data disk (8 MiB).
+# boot_spec NAME CONTROLLER0 [extra jq filter]: disk 0 ("Hard disk 1") is
+# a boot-sector disk on CONTROLLER0 (16 MiB), disk 1 a pvscsi data disk
+# (8 MiB), at scsi0:0 when that is free (ahead of the boot disk by
+# controller/bus/unit).
 boot_spec () {
-  local name=$1 ctl=$2 filter=${3:-.}
+  local name=$1 ctl=$2 filter=${3:-.} unit=0
+  [ "$ctl" = pvscsi ] && unit=1
   python3 "$TOP/tests/fixtures/make-bootdisk.py" "$T/boot.img" $((16 * MiB)) "base-marker"
   make_spec "$name" \
     "{\"size\": $((16 * MiB)), \"controller\": \"$ctl\", \"bus\": 0, \"unit\": 0, \"datastore\": \"datastore1\", \"provisioning\": \"thin\", \"image\": \"$T/boot.img\"}" \
-    "$(disk_json $((8 * MiB)) pvscsi 0 1)" | jq "$filter"
+    "$(disk_json $((8 * MiB)) pvscsi 0 $unit)" | jq "$filter"
 }
 
 # The marker the migrated boot sector prints: sector 1 of disk 0.
