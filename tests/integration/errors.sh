@@ -61,7 +61,19 @@ expect_fail v2k --workdir "$WD" snapshot base
 assert_contains "$ERR" "in use"
 exec 9>&-
 
-# Snapshot removed behind v2k's back: cleanup notes it and goes on.
+# Snapshot removed behind v2k's back before its sync: the sync says so
+# and what to do; a new snapshot takes its place.
+name=$(jq -r '.snapshots[0].name' "$WD/manifest.json")
+old_moref=$(jq -r '.snapshots[0].moref' "$WD/manifest.json")
+$CTL snapshot-remove web01 "$name"
+expect_fail v2k --workdir "$WD" sync base
+assert_contains "$ERR" "snapshot base' again"
+jq -e '.snapshots[0].state == "missing"' "$WD/manifest.json" >/dev/null || fail "missing snapshot not recorded"
+v2k --workdir "$WD" snapshot base >/dev/null
+jq -e --arg o "$old_moref" '.snapshots | length == 1 and .[0].moref != $o and .[0].state == "created"' \
+  "$WD/manifest.json" >/dev/null || fail "no new base snapshot: $(jq -c .snapshots "$WD/manifest.json")"
+
+# Removed behind v2k's back again: cleanup notes it and goes on.
 name=$(jq -r '.snapshots[0].name' "$WD/manifest.json")
 $CTL snapshot-remove web01 "$name"
 v2k --workdir "$WD" cleanup --keep-workdir
