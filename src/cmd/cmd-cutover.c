@@ -152,6 +152,7 @@ build_xml (struct v2k *v, const struct cutover_opts *o)
   d.network_map = o->network_map;
   d.console_log = console;
   d.virtio_drivers = true;
+  cutover_convert_domain_opts (v, &d);
   if (efi) {
     virt_find_ovmf (secure, &d.ovmf_code, &d.ovmf_vars);
     if (d.ovmf_code == NULL) {
@@ -204,7 +205,7 @@ step_start (struct v2k *v, const struct cutover_opts *o)
 
 enum { O_SHUTDOWN = 2000, O_TIMEOUT, O_DEFINE_ONLY, O_START, O_URI, O_TYPE,
        O_NETMAP, O_BUS, O_VCPU, O_MEM, O_NAME, O_NIC, O_JOBS, O_NBDKIT,
-       O_KEEP };
+       O_KEEP, O_CONVERT, O_VIRTIO_WIN };
 
 const struct option cutover_options[] = {
   { "shutdown", required_argument, NULL, O_SHUTDOWN },
@@ -222,6 +223,8 @@ const struct option cutover_options[] = {
   { "jobs", required_argument, NULL, O_JOBS },
   { "nbdkit", required_argument, NULL, O_NBDKIT },
   { "keep-snapshots", no_argument, NULL, O_KEEP },
+  { "convert", required_argument, NULL, O_CONVERT },
+  { "virtio-win", required_argument, NULL, O_VIRTIO_WIN },
   { NULL, 0, NULL, 0 },
 };
 
@@ -273,6 +276,14 @@ cutover_parse_opt (struct cutover_opts *o, int opt, const char *arg)
   case O_JOBS: o->sync.jobs = atoi (arg); break;
   case O_NBDKIT: o->sync.nbdkit = arg; break;
   case O_KEEP: o->sync.keep_snapshots = true; break;
+  case O_CONVERT:
+    if (strcmp (arg, "auto") && strcmp (arg, "virt-v2v") && strcmp (arg, "none")) {
+      v2k_error ("--convert must be auto, virt-v2v or none");
+      return -1;
+    }
+    o->convert = arg;
+    break;
+  case O_VIRTIO_WIN: o->virtio_win = arg; break;
   case O_NETMAP: {
     const char *eq = strchr (arg, '=');
     CLEANUP_FREE char *k = NULL;
@@ -311,6 +322,8 @@ cutover_check_opts (struct cutover_opts *o)
     v2k_error ("--disk-bus must be auto, virtio-blk, virtio-scsi or sata");
     return -1;
   }
+  if (cutover_convert_check (o) < 0)
+    return -1;
   if (o->sync.jobs < 1 || o->sync.jobs > 64) {
     v2k_error ("--jobs must be 1..64");
     return -1;
@@ -383,6 +396,8 @@ do_cutover (struct v2k *v, const struct cutover_opts *o)
     if (do_sync (v, kind, &o->sync) < 0 || mark_step (v, "sync") < 0)
       return -1;
   }
+  if (!step_done (v, "define") && cutover_convert (v, o) < 0)
+    return -1;
   if (!step_done (v, "define") && step_define (v, o) < 0)
     return -1;
   if (o->start && !step_done (v, "start") && step_start (v, o) < 0)

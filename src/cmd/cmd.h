@@ -112,6 +112,8 @@ struct cutover_opts {
   int vcpus, memory_mb;
   json_t *network_map;      /* owned */
   struct sync_opts sync;
+  const char *convert;      /* --convert auto|virt-v2v|none (NULL: auto) */
+  const char *virtio_win;   /* --virtio-win: ISO or directory for Windows */
 };
 extern const struct option cutover_options[];
 void cutover_opts_init (struct cutover_opts *o);
@@ -122,6 +124,12 @@ int cutover_check_opts (struct cutover_opts *o);
  * snapshot and an allocated-areas copy), define and (o->start) start the
  * domain.  Each step is recorded; a rerun continues after the last. */
 int do_cutover (struct v2k *v, const struct cutover_opts *o);
+/* The conversion step after the final sync (src/cmd/cutover-convert.c),
+ * and what it means for the domain build_xml makes. */
+struct domain_opts;
+int cutover_convert_check (const struct cutover_opts *o);
+int cutover_convert (struct v2k *v, const struct cutover_opts *o);
+void cutover_convert_domain_opts (struct v2k *v, struct domain_opts *d);
 
 /* init (src/cmd/cmd-init.c), shared with run. */
 
