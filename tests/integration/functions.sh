@@ -86,6 +86,8 @@ start_lab () { # SPEC: serve the lab in the background, export GOVC_* and LAB_*
 }
 
 # A lab spec with one VM; $1 = VM name, further args = disk JSON objects.
+# The guest is "other" (the tests' guests are boot sectors, not an OS that
+# guest conversion could work on); GUEST_ID overrides it.
 make_spec () {
   local name=$1; shift
   local disks
@@ -93,7 +95,7 @@ make_spec () {
   cat <<JSON
 {"datacenter": "DC0", "host": "esxi01.lab.local", "datastores": ["datastore1"],
  "networks": ["VM Network", "Prod-VLAN10"],
- "vms": [{"name": "$name", "guest_id": "rhel9_64Guest", "firmware": "bios",
+ "vms": [{"name": "$name", "guest_id": "${GUEST_ID:-otherGuest64}", "firmware": "bios",
           "secure_boot": false, "cpus": 2, "cores_per_socket": 1, "memory_mb": 2048,
           "hw_version": 19, "power": "poweredOn", "tools": "toolsOk",
           "disks": [$disks],

@@ -3,7 +3,7 @@
 . "$(dirname "$0")/functions.sh"
 set -e
 
-make_spec web01 "$(disk_json 1073741824 pvscsi 0 0)" "$(disk_json 536870912 sata 0 1)" \
+GUEST_ID=rhel9_64Guest make_spec web01 "$(disk_json 1073741824 pvscsi 0 0)" "$(disk_json 536870912 sata 0 1)" \
   | jq '.vms[0].nics += [{"type":"e1000e","mac":"00:50:56:aa:bb:02","network":"Prod-VLAN10"}]' \
   > "$T/spec.json"
 start_lab "$T/spec.json"
