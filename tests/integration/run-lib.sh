@@ -23,9 +23,10 @@ marker () { # vm text
 }
 
 # Cutover options for a domain named $1 on bridge $BR, in the array CUT.
+# The boot-sector disks hold no operating system: nothing to convert.
 cutover_args () {
   CUT=(--name "$1" --domain-type "$(test_domain_type)" --network-map "VM Network=bridge:$BR"
-       --shutdown guest --shutdown-timeout 60)
+       --shutdown guest --shutdown-timeout 60 --convert none)
 }
 
 setup_libvirt () {
