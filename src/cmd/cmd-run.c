@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "util/parse.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/fsutil.h"
@@ -57,48 +58,6 @@ now_s (void)
   struct timespec ts;
   clock_gettime (CLOCK_REALTIME, &ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* "30s", "10m", "2h", "90" (seconds); -1 when bad. */
-static int
-parse_duration (const char *s)
-{
-  char *end;
-  long n = strtol (s, &end, 10);
-
-  if (end == s || n < 0)
-    return -1;
-  if (*end == 's' || *end == '\0')
-    ;
-  else if (*end == 'm')
-    n *= 60;
-  else if (*end == 'h')
-    n *= 3600;
-  else
-    return -1;
-  if (*end && end[1] != '\0')
-    return -1;
-  return n > 7 * 86400 ? -1 : (int) n;
-}
-
-/* "64M", "1G", "1048576"; false when bad. */
-static bool
-parse_bytes (const char *s, uint64_t *out)
-{
-  char *end;
-  unsigned long long n = strtoull (s, &end, 10);
-
-  if (end == s)
-    return false;
-  switch (*end) {
-  case 'k': case 'K': n <<= 10; end++; break;
-  case 'm': case 'M': n <<= 20; end++; break;
-  case 'g': case 'G': n <<= 30; end++; break;
-  }
-  if (*end == 'i' && end[1] == 'B')
-    end += 2;
-  *out = n;
-  return *end == '\0';
 }
 
 /* "22:00-02:30" (may cross midnight). */

@@ -5,27 +5,9 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "util/parse.h"
 #include "util/error.h"
 #include "util/json.h"
-
-/* "4M", "1048576", "1G" -> bytes; 0 on a bad value. */
-static uint64_t
-parse_size (const char *s)
-{
-  char *end;
-  unsigned long long n = strtoull (s, &end, 10);
-
-  if (end == s)
-    return 0;
-  switch (*end) {
-  case 'k': case 'K': n <<= 10; end++; break;
-  case 'm': case 'M': n <<= 20; end++; break;
-  case 'g': case 'G': n <<= 30; end++; break;
-  }
-  if (*end == 'i' && end[1] == 'B')
-    end += 2;
-  return *end == '\0' ? n : 0;
-}
 
 int
 cmd_sync (struct v2k *v, int argc, char **argv)
@@ -51,21 +33,19 @@ cmd_sync (struct v2k *v, int argc, char **argv)
     switch (opt) {
     case O_JOBS: o.jobs = atoi (optarg); break;
     case O_CHUNK:
-      o.chunk = parse_size (optarg);
-      if (o.chunk < 65536 || o.chunk > (64u << 20) || (o.chunk & 511))
+      if (!parse_bytes (optarg, &o.chunk) || o.chunk < 65536
+          || o.chunk > (64u << 20) || (o.chunk & 511))
         return usage_error (self, "--chunk must be 64K..64M, a multiple of 512");
       break;
     case O_GAP:
-      if (strcmp (optarg, "0") != 0 && parse_size (optarg) == 0)
+      if (!parse_bytes (optarg, &o.coalesce_gap))
         return usage_error (self, "--coalesce-gap: bad size '%s'", optarg);
-      o.coalesce_gap = parse_size (optarg);
       break;
     case O_KEEP: o.keep_snapshots = true; break;
     case O_NBDKIT: o.nbdkit = optarg; break;
     case O_RETRIES: o.retries = atoi (optarg); break;
     case O_CKPT:
-      o.checkpoint_bytes = parse_size (optarg);
-      if (o.checkpoint_bytes == 0)
+      if (!parse_bytes (optarg, &o.checkpoint_bytes) || o.checkpoint_bytes == 0)
         return usage_error (self, "--checkpoint-bytes: bad size '%s'", optarg);
       break;
     default: return usage_error (self, "bad option");
