@@ -33,6 +33,6 @@ assert_contains "$GUEST_MARKER" "rw=yes"
 assert_contains "$GUEST_MARKER" "net=active"
 assert_contains "$GUEST_MARKER" "nics=ens192"
 # The data disk carries the guest's write, untouched by the conversion.
-lab_disk1=$("$V2K_LAB" info --state "$LAB_STATE" --vm g-deb12 | jq -r '.disks[1].file')
+lab_disk1=$("$V2K_LAB" info --state "$LAB_STATE" --vm "$GVM" | jq -r '.disks[1].file')
 qemu-img compare -q "$lab_disk1" "$T/dst/disk1.qcow2" || fail "data disk differs from the source"
 note "ok"

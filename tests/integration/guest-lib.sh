@@ -55,13 +55,16 @@ guest_console_tail () { # log
 # DOM, BR.
 guest_migrate () { # cutover options...
   local MiB=1048576 ds
+  # A name (and so a BIOS UUID) of its own: runs in parallel must not
+  # define domains with the same UUID.
+  GVM=gdeb-$$
   start_libvirtd
   BR=v2kbr$$
   BR=${BR:0:15}
   make_bridge "$BR"
   # qemu runs as libvirt-qemu: the target directory must be reachable.
   chmod 0755 "$T"
-  make_spec g-deb12 "{\"size\": $((2048 * MiB)), \"controller\": \"pvscsi\", \"bus\": 0, \"unit\": 0, \"datastore\": \"datastore1\", \"provisioning\": \"thin\", \"mode\": \"persistent\", \"image\": \"$GUEST_IMG\"}" \
+  make_spec "$GVM" "{\"size\": $((2048 * MiB)), \"controller\": \"pvscsi\", \"bus\": 0, \"unit\": 0, \"datastore\": \"datastore1\", \"provisioning\": \"thin\", \"mode\": \"persistent\", \"image\": \"$GUEST_IMG\"}" \
     "$(disk_json $((64 * MiB)) lsilogic 1 0)" \
     | jq '.vms[0].guest_id = "debian12_64Guest" | .vms[0].cpus = 1 | .vms[0].memory_mb = 1024' \
     > "$T/spec.json"
@@ -70,12 +73,12 @@ guest_migrate () { # cutover options...
   cleanup_add "virsh -c qemu:///system destroy $DOM; virsh -c qemu:///system undefine $DOM --nvram"
   WD=$T/wd
   ds=$(jq -r '.datastores.datastore1' "$LAB_STATE/lab.json")
-  v2k --workdir "$WD" init --vm g-deb12 --vcenter "$GOVC_URL" --dst "$T/dst" \
+  v2k --workdir "$WD" init --vm "$GVM" --vcenter "$GOVC_URL" --dst "$T/dst" \
     --transport file --datastore-map "datastore1=$ds" >/dev/null
   v2k --workdir "$WD" cbt enable
   v2k --workdir "$WD" snapshot base >/dev/null
   v2k --workdir "$WD" sync base
-  "$V2K_LAB" write --state "$LAB_STATE" --vm g-deb12 --disk 1 --offset $((8 * MiB)) --length $MiB --seed 7
+  "$V2K_LAB" write --state "$LAB_STATE" --vm "$GVM" --disk 1 --offset $((8 * MiB)) --length $MiB --seed 7
   v2k --workdir "$WD" snapshot incr >/dev/null
   v2k --workdir "$WD" sync incr
   GUEST_T0=$(date +%s)
