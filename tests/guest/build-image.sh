@@ -208,7 +208,10 @@ EOF
 chroot "$mnt" apt-get clean
 rm -rf "$mnt"/var/lib/apt/lists/* "$mnt"/usr/share/doc/* "$mnt"/usr/share/man/*
 
-for m in dev/pts dev proc sys ""; do umount "$mnt/$m"; done
+for m in dev/pts dev proc sys; do umount "$mnt/$m"; done
+# Free blocks (the replaced initramfs, package caches) back to holes.
+fstrim "$mnt" 2>/dev/null || true
+umount "$mnt"
 fsck.ext4 -fy "$part" >/dev/null 2>&1 || true
 losetup -d "$part"
 losetup -d "$loop"
