@@ -34,5 +34,5 @@ assert_contains "$GUEST_MARKER" "net=active"
 assert_contains "$GUEST_MARKER" "nics=ens192"
 # The data disk carries the guest's write, untouched by the conversion.
 lab_disk1=$("$V2K_LAB" info --state "$LAB_STATE" --vm "$GVM" | jq -r '.disks[1].file')
-qemu-img compare -q "$lab_disk1" "$T/dst/disk1.qcow2" || fail "data disk differs from the source"
+qemu-img compare -q -U "$lab_disk1" "$T/dst/disk1.qcow2" || fail "data disk differs from the source"
 note "ok"
