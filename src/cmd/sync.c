@@ -53,6 +53,7 @@ struct sync_run {
   pthread_mutex_t mu;           /* manifest, events, progress */
   struct job *jobs;
   size_t njobs, next;
+  size_t cap;                   /* jobs allocated (a failed plan fills fewer) */
   double t0;
 };
 
@@ -303,7 +304,8 @@ plan (struct sync_run *r)
   size_t i, n = 0;
   json_t *d;
 
-  r->jobs = calloc (json_array_size (manifest_disks (v->m)) + 1, sizeof *r->jobs);
+  r->cap = json_array_size (manifest_disks (v->m)) + 1;
+  r->jobs = calloc (r->cap, sizeof *r->jobs);
   if (r->jobs == NULL)
     return -1;
   json_array_foreach (manifest_disks (v->m), i, d) {
@@ -567,7 +569,7 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
   ret = 0;
 
  cleanup:
-  for (size_t i = 0; i < r.njobs; i++)
+  for (size_t i = 0; r.jobs && i < r.cap; i++)
     v2k_ranges_free (&r.jobs[i].ranges);
   free (r.jobs);
   free (threads);
