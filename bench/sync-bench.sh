@@ -5,7 +5,10 @@
 # kind of target, then `v2k sync incr` of 1% scattered changes against
 # the base.  Prints wall seconds, MiB/s of allocated data, CPU seconds
 # per GiB (process and its children; for nbdcopy plus its target
-# qemu-nbd) and peak RSS, and the ratios.
+# qemu-nbd) and peak RSS, and the ratios.  v2k's CPU includes the source
+# qemu-nbd it runs as its child; the peers' source server is not counted,
+# so the CPU ratio is against v2k.  Run as root on a quiet machine: caches
+# are dropped before every copier.
 #
 #   bench/sync-bench.sh [SIZE_GIB=4]      (needs: make; root not required)
 set -euo pipefail
@@ -38,8 +41,13 @@ n=$((G * 1024 / 3))
 "$LAB" write --state "$W/lab" --vm bench --disk 0 --offset 0 --length $MiB --count $n --stride $((3 * MiB)) --seed 1
 alloc=$((n * MiB))
 
+# Every copier starts from the same state: nothing dirty, nothing cached
+# (the first run must not pay for the lab's writes, nor a later one
+# profit from the page cache the others filled).
+quiesce () { sync; [ -w /proc/sys/vm/drop_caches ] && echo 3 > /proc/sys/vm/drop_caches || true; }
 measure () { # label cmd...: wall, cpu (self + children), rss
   local t0 t1
+  quiesce
   t0=$(date +%s.%N)
   /usr/bin/time -f "%U %S %M" -o "$W/time" "$@" > "$W/cmd.log" 2>&1 || { cat "$W/cmd.log"; exit 1; }
   t1=$(date +%s.%N)
@@ -58,7 +66,6 @@ for fmt in qcow2 raw; do
     --transport file --datastore-map "datastore1=$DS" --target-format $fmt >/dev/null 2>&1
   "$V2K" --workdir "$WD" cbt enable >/dev/null
   "$V2K" --workdir "$WD" snapshot base >/dev/null
-  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
   measure "$V2K" --workdir "$WD" sync base --jobs 1
   report "v2k sync base -> $fmt" $alloc; T[v2k-$fmt]=$WALL C[v2k-$fmt]=$CPU
 
@@ -88,7 +95,9 @@ done
 k=$((G * 1024 * 16 / 100))
 "$LAB" write --state "$W/lab" --vm bench --disk 0 --offset $((512 * 1024)) --length 65536 --count $k --stride $((G * GiB / k)) --seed 2
 "$V2K" --workdir "$W/wd-qcow2" snapshot incr >/dev/null
-measure "$V2K" --workdir "$W/wd-qcow2" sync incr
+# --keep-snapshots: the base's removal (a consolidation in vCenter) is not
+# part of the copy being measured.
+measure "$V2K" --workdir "$W/wd-qcow2" sync incr --keep-snapshots
 report "v2k sync incr (1% scattered) -> qcow2" $((k * 65536)); T[incr]=$WALL
 
 echo
