@@ -5,10 +5,10 @@
 # kind of target, then `v2k sync incr` of 1% scattered changes against
 # the base.  Prints wall seconds, MiB/s of allocated data, CPU seconds
 # per GiB (process and its children; for nbdcopy plus its target
-# qemu-nbd) and peak RSS, and the ratios.  v2k's CPU includes the source
-# qemu-nbd it runs as its child; the peers' source server is not counted,
-# so the CPU ratio is against v2k.  Run as root on a quiet machine: caches
-# are dropped before every copier.
+# qemu-nbd) and peak RSS, and the ratios.  CPU includes the source
+# qemu-nbd for v2k (its child) and nbdcopy alike; qemu-img reads the VMDK
+# itself.  Run as root on a quiet machine: caches are dropped before every
+# copier.
 #
 #   bench/sync-bench.sh [SIZE_GIB=4]      (needs: make; root not required)
 set -euo pipefail
@@ -22,13 +22,20 @@ pids=()
 cleanup () { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$W"; }
 trap cleanup EXIT
 
+# Two identical VMs, one per target format, so that each base copy reads
+# a plain base VMDK (not a delta chain left by the other's snapshots).
+vm_json () {
+  cat <<JSON
+{"name": "$1", "guest_id": "otherGuest64", "firmware": "bios", "secure_boot": false,
+ "cpus": 2, "cores_per_socket": 1, "memory_mb": 2048, "hw_version": 19, "power": "poweredOn", "tools": "toolsOk",
+ "disks": [{"size": $((G * GiB)), "controller": "pvscsi", "bus": 0, "unit": 0, "datastore": "datastore1",
+            "provisioning": "thin", "mode": "persistent"}],
+ "nics": [{"type": "vmxnet3", "mac": "$2", "network": "VM Network"}]}
+JSON
+}
 cat > "$W/spec.json" <<JSON
 {"datacenter": "DC0", "host": "esxi01.lab.local", "datastores": ["datastore1"], "networks": ["VM Network"],
- "vms": [{"name": "bench", "guest_id": "rhel9_64Guest", "firmware": "bios", "secure_boot": false,
-          "cpus": 2, "cores_per_socket": 1, "memory_mb": 2048, "hw_version": 19, "power": "poweredOn", "tools": "toolsOk",
-          "disks": [{"size": $((G * GiB)), "controller": "pvscsi", "bus": 0, "unit": 0, "datastore": "datastore1",
-                     "provisioning": "thin", "mode": "persistent"}],
-          "nics": [{"type": "vmxnet3", "mac": "00:50:56:aa:bb:01", "network": "VM Network"}]}]}
+ "vms": [$(vm_json bench-qcow2 00:50:56:aa:bb:01), $(vm_json bench-raw 00:50:56:aa:bb:02)]}
 JSON
 "$LAB" serve --state "$W/lab" --spec "$W/spec.json" > "$W/lab.log" 2>&1 &
 pids+=($!)
@@ -38,7 +45,9 @@ DS=$(jq -r .datastores.datastore1 "$W/lab/lab.json")
 
 # A third of the disk allocated, in 1 MiB runs every 3 MiB.
 n=$((G * 1024 / 3))
-"$LAB" write --state "$W/lab" --vm bench --disk 0 --offset 0 --length $MiB --count $n --stride $((3 * MiB)) --seed 1
+for vm in bench-qcow2 bench-raw; do
+  "$LAB" write --state "$W/lab" --vm $vm --disk 0 --offset 0 --length $MiB --count $n --stride $((3 * MiB)) --seed 1
+done
 alloc=$((n * MiB))
 
 # Every copier starts from the same state: nothing dirty, nothing cached
@@ -54,6 +63,7 @@ measure () { # label cmd...: wall, cpu (self + children), rss
   read -r u s rss < "$W/time"
   WALL=$(echo "$t1 - $t0" | bc -l); CPU=$(echo "$u + $s" | bc -l); RSS=$((rss / 1024))
 }
+proc_cpu () { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
 report () { # label bytes
   printf '%-36s %7.2f s %8.1f MiB/s %6.2f CPU-s/GiB %5d MiB RSS\n' "$1" "$WALL" \
     "$(echo "$2 / $MiB / $WALL" | bc -l)" "$(echo "$CPU / ($2 / $GiB)" | bc -l)" "$RSS"
@@ -62,28 +72,31 @@ report () { # label bytes
 declare -A T C
 for fmt in qcow2 raw; do
   WD=$W/wd-$fmt
-  "$V2K" --workdir "$WD" init --vm bench --vcenter "$GOVC_URL" --dst "$W/v2k-$fmt" \
+  "$V2K" --workdir "$WD" init --vm bench-$fmt --vcenter "$GOVC_URL" --dst "$W/v2k-$fmt" \
     --transport file --datastore-map "datastore1=$DS" --target-format $fmt >/dev/null 2>&1
   "$V2K" --workdir "$WD" cbt enable >/dev/null
   "$V2K" --workdir "$WD" snapshot base >/dev/null
   measure "$V2K" --workdir "$WD" sync base --jobs 1
   report "v2k sync base -> $fmt" $alloc; T[v2k-$fmt]=$WALL C[v2k-$fmt]=$CPU
 
-  frozen=$("$LAB" info --state "$W/lab" --vm bench | jq -r '.snapshots[0].disks[0].file')
+  frozen=$("$LAB" info --state "$W/lab" --vm bench-$fmt | jq -r '.snapshots[0].disks[0].file')
   # The same source for the peers: qemu-nbd on the same frozen VMDK.
-  qemu-nbd -r -f vmdk --socket "$W/src.sock" --persistent --shared=0 "$frozen" & pids+=($!)
+  qemu-nbd -r -f vmdk --socket "$W/src.sock" --persistent --shared=0 "$frozen" & spid=$!; pids+=($spid)
   for _ in $(seq 50); do [ -S "$W/src.sock" ] && break; sleep 0.1; done
+  scpu0=$(proc_cpu $spid)
   if [ $fmt = qcow2 ]; then
     qemu-img create -q -f qcow2 "$W/peer.qcow2" $((G * GiB))
     qemu-nbd -f qcow2 --persistent --socket "$W/dst.sock" --discard=unmap --detect-zeroes=unmap "$W/peer.qcow2" & dpid=$!; pids+=($dpid)
     for _ in $(seq 50); do [ -S "$W/dst.sock" ] && break; sleep 0.1; done
     measure nbdcopy --flush "nbd+unix:///?socket=$W/src.sock" "nbd+unix:///?socket=$W/dst.sock"
-    CPU=$(echo "$CPU + $(awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' /proc/$dpid/stat)" | bc -l)
+    CPU=$(echo "$CPU + $(proc_cpu $dpid)" | bc -l)
     kill $dpid; wait $dpid 2>/dev/null || true
   else
     truncate -s $((G * GiB)) "$W/peer.raw"
     measure nbdcopy --flush "nbd+unix:///?socket=$W/src.sock" "$W/peer.raw"
   fi
+  # v2k's figure includes its source qemu-nbd (a child); so does this one.
+  CPU=$(echo "$CPU + $(proc_cpu $spid) - $scpu0" | bc -l)
   report "nbdcopy -> $fmt" $alloc; T[nbdcopy-$fmt]=$WALL C[nbdcopy-$fmt]=$CPU
   rm -f "$W"/peer.*
   measure bash -c "qemu-img convert -f vmdk -O $fmt '$frozen' '$W/peer.$fmt' && sync '$W/peer.$fmt'"
@@ -93,7 +106,7 @@ done
 
 # Incremental: 1% of the disk in 64 KiB pieces scattered over all of it.
 k=$((G * 1024 * 16 / 100))
-"$LAB" write --state "$W/lab" --vm bench --disk 0 --offset $((512 * 1024)) --length 65536 --count $k --stride $((G * GiB / k)) --seed 2
+"$LAB" write --state "$W/lab" --vm bench-qcow2 --disk 0 --offset $((512 * 1024)) --length 65536 --count $k --stride $((G * GiB / k)) --seed 2
 "$V2K" --workdir "$W/wd-qcow2" snapshot incr >/dev/null
 # --keep-snapshots: the base's removal (a consolidation in vCenter) is not
 # part of the copy being measured.

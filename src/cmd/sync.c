@@ -51,6 +51,7 @@ struct sync_run {
   const char *kind;
   json_t *snap;
   pthread_mutex_t mu;           /* manifest, events, progress */
+  pthread_cond_t done;          /* a job finished (wakes the reporter) */
   struct job *jobs;
   size_t njobs, next;
   size_t cap;                   /* jobs allocated (a failed plan fills fewer) */
@@ -247,6 +248,7 @@ worker (void *arg)
       snprintf (j->err, sizeof j->err, "%s: %s", j->disk_id, v2k_errmsg ());
     pthread_mutex_lock (&r->mu);
     j->finished = true;
+    pthread_cond_signal (&r->done);
     pthread_mutex_unlock (&r->mu);
   }
 }
@@ -480,6 +482,10 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
   r.snap = snap;
   if (pthread_mutex_init (&r.mu, NULL) != 0)
     return -1;
+  if (pthread_cond_init (&r.done, NULL) != 0) {
+    pthread_mutex_destroy (&r.mu);
+    return -1;
+  }
   if (plan (&r) < 0)
     goto cleanup;
   if (v->dry_run) {
@@ -511,9 +517,11 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
       v2k_error ("cannot start a copy thread");
       break;
     }
-  /* Report progress while the workers run. */
+  /* Report progress while the workers run; a finished job wakes this
+   * loop at once, so a short incremental sync does not wait out a tick. */
   for (;;) {
     size_t fin = 0;
+    struct timespec until;
     pthread_mutex_lock (&r.mu);
     for (size_t i = 0; i < r.njobs; i++)
       fin += r.jobs[i].finished;
@@ -521,7 +529,19 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
     report_progress (&r, fin == r.njobs);
     if (fin == r.njobs || nthreads == 0)
       break;
-    usleep (250 * 1000);
+    clock_gettime (CLOCK_REALTIME, &until);
+    until.tv_nsec += 250 * 1000 * 1000;
+    if (until.tv_nsec >= 1000000000) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock (&r.mu);
+    size_t now_fin = 0;
+    for (size_t i = 0; i < r.njobs; i++)
+      now_fin += r.jobs[i].finished;
+    if (now_fin == fin)
+      pthread_cond_timedwait (&r.done, &r.mu, &until);
+    pthread_mutex_unlock (&r.mu);
   }
   for (int i = 0; i < nthreads; i++)
     pthread_join (threads[i], NULL);
@@ -573,6 +593,7 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
     v2k_ranges_free (&r.jobs[i].ranges);
   free (r.jobs);
   free (threads);
+  pthread_cond_destroy (&r.done);
   pthread_mutex_destroy (&r.mu);
   return ret;
 }
