@@ -216,23 +216,32 @@ vddk_creds_load (struct vddk_creds *c, const char *file)
   return 0;
 }
 
+/* Write WORKDIR/name (0600, atomically) and scrub the caller's text, a
+ * malloc'd copy that holds a password. */
+static int
+save_secret_text (const char *workdir, const char *name, char *text)
+{
+  CLEANUP_FREE char *path = path_join (workdir, name);
+  int r = -1;
+
+  if (path)
+    r = write_file_atomic (path, text, strlen (text), 0600);
+  explicit_bzero (text, strlen (text));
+  free (text);
+  return r;
+}
+
 int
 vddk_creds_save (const struct vddk_creds *c, const char *workdir)
 {
-  CLEANUP_FREE char *path = path_join (workdir, VDDK_CREDS_NAME);
-  CLEANUP_FREE char *text = NULL;
-  int r;
+  char *text;
 
-  if (path == NULL)
-    return -1;
   if (asprintf (&text, "VDDK_USER=%s\nVDDK_PASSWORD=%s\n", c->user,
                 c->password) < 0) {
     v2k_error_errno (errno, "asprintf");
     return -1;
   }
-  r = write_file_atomic (path, text, strlen (text), 0600);
-  explicit_bzero (text, strlen (text));
-  return r;
+  return save_secret_text (workdir, VDDK_CREDS_NAME, text);
 }
 
 void
@@ -260,27 +269,19 @@ creds_load_env (struct creds *c)
 int
 creds_save (const struct creds *c, const char *workdir)
 {
-  CLEANUP_FREE char *path = path_join (workdir, CREDS_NAME);
-  CLEANUP_FREE char *text = NULL;
-  int r;
+  char *text;
 
-  if (path == NULL)
-    return -1;
-  r = asprintf (&text, "GOVC_URL=%s\nGOVC_USERNAME=%s\nGOVC_PASSWORD=%s\n"
+  if (asprintf (&text, "GOVC_URL=%s\nGOVC_USERNAME=%s\nGOVC_PASSWORD=%s\n"
                 "GOVC_INSECURE=%d\n%s%s%s",
                 c->url ? c->url : "", c->username ? c->username : "",
                 c->password ? c->password : "", c->insecure ? 1 : 0,
                 c->thumbprint ? "GOVC_THUMBPRINT=" : "",
                 c->thumbprint ? c->thumbprint : "",
-                c->thumbprint ? "\n" : "");
-  if (r < 0) {
+                c->thumbprint ? "\n" : "") < 0) {
     v2k_error_errno (errno, "asprintf");
     return -1;
   }
-  r = write_file_atomic (path, text, strlen (text), 0600);
-  /* Scrub the copy of the password this function made. */
-  explicit_bzero (text, strlen (text));
-  return r;
+  return save_secret_text (workdir, CREDS_NAME, text);
 }
 
 void
