@@ -16,19 +16,12 @@
 #include "cmd/cmd.h"
 #include "core/domain.h"
 #include "core/virt.h"
+#include "util/clock.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/fsutil.h"
 #include "util/json.h"
 #include "vsphere/vim.h"
-
-static double
-now_s (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_REALTIME, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static json_t *
 cutover_obj (struct v2k *v)
@@ -53,7 +46,7 @@ mark_step (struct v2k *v, const char *step)
 {
   json_t *c = cutover_obj (v);
 
-  jset (json_object_get (c, "steps"), step, json_real (now_s ()));
+  jset (json_object_get (c, "steps"), step, json_real (wall_seconds ()));
   v2k_event (v, "info", "cutover", NULL, step, NULL);
   return v2k_save (v);
 }
@@ -61,7 +54,7 @@ mark_step (struct v2k *v, const char *step)
 static int
 wait_off (struct v2k *v, const char *vm, int timeout)
 {
-  double deadline = now_s () + timeout;
+  double deadline = wall_seconds () + timeout;
 
   for (;;) {
     CLEANUP_FREE char *state = NULL;
@@ -69,7 +62,7 @@ wait_off (struct v2k *v, const char *vm, int timeout)
       return -1;
     if (strcmp (state, "poweredOff") == 0)
       return 1;
-    if (now_s () >= deadline)
+    if (wall_seconds () >= deadline)
       return 0;
     usleep (500 * 1000);
   }
@@ -85,7 +78,7 @@ step_shutdown (struct v2k *v, const struct cutover_opts *o)
   json_t *c = cutover_obj (v);
 
   if (!json_is_real (json_object_get (c, "downtime_start"))) {
-    jset (c, "downtime_start", json_real (now_s ()));
+    jset (c, "downtime_start", json_real (wall_seconds ()));
     jset_str (c, "started", rfc3339_now ());
     if (v2k_save (v) < 0)
       return -1;
@@ -195,7 +188,7 @@ step_start (struct v2k *v, const struct cutover_opts *o)
 
   if (virt_start (jstr (dom, "uri"), jstr (dom, "uuid")) < 0)
     return -1;
-  downtime = now_s () - json_real_value (json_object_get (c, "downtime_start"));
+  downtime = wall_seconds () - json_real_value (json_object_get (c, "downtime_start"));
   jset (c, "downtime_seconds", json_real (downtime));
   v2k_event (v, "info", "cutover", NULL, "domain.started",
              json_pack ("{s:s, s:f}", "domain", jstr (dom, "name"),

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "util/clock.h"
 #include "util/parse.h"
 #include "util/cleanup.h"
 #include "util/error.h"
@@ -51,14 +52,6 @@ static const struct option run_only[] = {
   { "workdir", required_argument, NULL, O_WORKDIR },
   { NULL, 0, NULL, 0 },
 };
-
-static double
-now_s (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_REALTIME, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* "22:00-02:30" (may cross midnight). */
 static bool
@@ -181,7 +174,7 @@ sleep_until (double when)
 {
   double d;
 
-  while ((d = when - now_s ()) > 0)
+  while ((d = when - wall_seconds ()) > 0)
     usleep (d > 1 ? 1000000 : (useconds_t) (d * 1e6));
 }
 
@@ -248,8 +241,8 @@ wait_window (struct v2k *v, const struct run_opts *ro, const struct cutover_opts
       fflush (stdout);
       told = true;
     }
-    if (now_s () + w < next) {
-      sleep_until (now_s () + w);
+    if (wall_seconds () + w < next) {
+      sleep_until (wall_seconds () + w);
       continue;
     }
     sleep_until (next);

@@ -18,18 +18,11 @@
 #include "core/convert.h"
 #include "core/domain.h"
 #include "core/virt.h"
+#include "util/clock.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/fsutil.h"
 #include "util/json.h"
-
-static double
-now_s (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_REALTIME, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* The source as virt-v2v should see it: the disks on the buses their
  * VMware controllers map to (sdX on SCSI and SATA), the NICs as mapped. */
@@ -85,7 +78,7 @@ static int
 finish (struct v2k *v, json_t *c, json_t *rec)
 {
   jset (c, "convert", rec);
-  jset (json_object_get (c, "steps"), "convert", json_real (now_s ()));
+  jset (json_object_get (c, "steps"), "convert", json_real (wall_seconds ()));
   v2k_event (v, "info", "cutover", NULL, "convert", NULL);
   return v2k_save (v);
 }
@@ -153,7 +146,7 @@ cutover_convert (struct v2k *v, const struct cutover_opts *o)
              json_pack ("{s:s, s:s, s:b}", "tool", tool, "log", log, "tcg", tcg));
   if (v->verbose)
     fprintf (stderr, "v2k: cutover: converting the guest (log: %s)\n", log);
-  t0 = now_s ();
+  t0 = wall_seconds ();
   if (convert_checkpoint (cd, nd, "create", log, &covered) < 0)
     goto failed;
   if (convert_pin_nic_names (cd, nd, macs, nm, log, tcg, &pinned) < 0
@@ -168,7 +161,7 @@ cutover_convert (struct v2k *v, const struct cutover_opts *o)
   }
   if (covered)
     convert_checkpoint (cd, nd, "delete", log, &covered);
-  secs = now_s () - t0;
+  secs = wall_seconds () - t0;
   jset (rec, "converted", json_true ());
   jset (rec, "seconds", json_real (secs));
   jset_str (rec, "nic_names", pinned ? pinned : "");
@@ -178,7 +171,7 @@ cutover_convert (struct v2k *v, const struct cutover_opts *o)
 
  failed:
   jset_str (rec, "error", v2k_errmsg ());
-  jset (rec, "seconds", json_real (now_s () - t0));
+  jset (rec, "seconds", json_real (wall_seconds () - t0));
   jset (c, "convert", rec);
   v2k_event (v, "error", "cutover", NULL, "convert.failed",
              json_pack ("{s:s, s:s}", "log", log, "error", v2k_errmsg ()));

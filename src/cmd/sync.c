@@ -23,6 +23,7 @@
 #include "copy/ranges.h"
 #include "core/changes.h"
 #include "core/forecast.h"
+#include "util/clock.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/fsutil.h"
@@ -66,14 +67,6 @@ sync_opts_default (struct sync_opts *o)
   o->chunk = V2K_COPY_DEFAULT_CHUNK;
   o->coalesce_gap = 1 << 20;
   o->retries = 3;
-}
-
-static double
-mono (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Persist a checkpoint: everything below pos is on the target. */
@@ -240,10 +233,10 @@ worker (void *arg)
     pthread_mutex_unlock (&r->mu);
     if (j == NULL)
       return NULL;
-    t0 = mono ();
+    t0 = mono_seconds ();
     j->rc = copy_disk (j);
     if (j->rc == 0)
-      j->rc = finish_disk (j, mono () - t0);
+      j->rc = finish_disk (j, mono_seconds () - t0);
     if (j->rc < 0)
       snprintf (j->err, sizeof j->err, "%s: %s", j->disk_id, v2k_errmsg ());
     pthread_mutex_lock (&r->mu);
@@ -251,6 +244,17 @@ worker (void *arg)
     pthread_cond_signal (&r->done);
     pthread_mutex_unlock (&r->mu);
   }
+}
+
+/* Jobs done; call with r->mu held. */
+static size_t
+finished_jobs (const struct sync_run *r)
+{
+  size_t n = 0;
+
+  for (size_t i = 0; i < r->njobs; i++)
+    n += r->jobs[i].finished;
+  return n;
 }
 
 /* progress.json (read by status) and a bar on a terminal. */
@@ -262,7 +266,7 @@ report_progress (struct sync_run *r, bool final)
   CLEANUP_JSON json_t *p = NULL;
   json_t *disks = json_object ();
   uint64_t done = 0, total = 0;
-  double el = mono () - r->t0;
+  double el = mono_seconds () - r->t0;
 
   pthread_mutex_lock (&r->mu);
   for (size_t i = 0; i < r->njobs; i++) {
@@ -504,7 +508,7 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
   v2k_event (v, "info", kind, NULL, "sync.start",
              json_pack ("{s:s, s:i}", "snapshot", jstr (snap, "moref"),
                         "disks", (int) r.njobs));
-  r.t0 = mono ();
+  r.t0 = mono_seconds ();
   nthreads = o->jobs < 1 ? 1 : o->jobs;
   if ((size_t) nthreads > r.njobs)
     nthreads = r.njobs;
@@ -519,14 +523,14 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
     }
   /* Report progress while the workers run; a finished job wakes this
    * loop at once, so a short incremental sync does not wait out a tick. */
+  pthread_mutex_lock (&r.mu);
   for (;;) {
-    size_t fin = 0;
+    size_t fin = finished_jobs (&r);
     struct timespec until;
-    pthread_mutex_lock (&r.mu);
-    for (size_t i = 0; i < r.njobs; i++)
-      fin += r.jobs[i].finished;
+
     pthread_mutex_unlock (&r.mu);
     report_progress (&r, fin == r.njobs);
+    pthread_mutex_lock (&r.mu);
     if (fin == r.njobs || nthreads == 0)
       break;
     clock_gettime (CLOCK_REALTIME, &until);
@@ -535,14 +539,10 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
       until.tv_sec++;
       until.tv_nsec -= 1000000000;
     }
-    pthread_mutex_lock (&r.mu);
-    size_t now_fin = 0;
-    for (size_t i = 0; i < r.njobs; i++)
-      now_fin += r.jobs[i].finished;
-    if (now_fin == fin)
+    if (finished_jobs (&r) == fin)
       pthread_cond_timedwait (&r.done, &r.mu, &until);
-    pthread_mutex_unlock (&r.mu);
   }
+  pthread_mutex_unlock (&r.mu);
   for (int i = 0; i < nthreads; i++)
     pthread_join (threads[i], NULL);
   for (size_t i = 0; i < r.njobs; i++)
@@ -563,11 +563,9 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
       rounds = json_array ();
       json_object_set_new (v->m->root, "rounds", rounds);
     }
-    double secs = mono () - r.t0;
-    struct timespec now;
+    double secs = mono_seconds () - r.t0;
     for (size_t i = 0; i < r.njobs; i++)
       bytes += r.jobs[i].total;
-    clock_gettime (CLOCK_REALTIME, &now);
     /* One line of the convergence table: what changed, how long its
      * copy took, and the rate; "ended" (epoch seconds) lets run space
      * its rounds across restarts. */
@@ -576,14 +574,14 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
         "bytes", bytes, "seconds", secs,
         "bytes_per_s", secs > 0 ? bytes / secs : 0.0,
         "finished", rfc3339_now (),
-        "ended", now.tv_sec + now.tv_nsec / 1e9));
+        "ended", wall_seconds ()));
     json_object_set_new (v->m->root, "forecast", forecast_final_sync (rounds));
   }
   if (v2k_save (v) < 0)
     goto cleanup;
   v2k_event (v, "info", kind, NULL, "sync.done",
              json_pack ("{s:s, s:f}", "snapshot", jstr (snap, "moref"),
-                        "seconds", mono () - r.t0));
+                        "seconds", mono_seconds () - r.t0));
   if (!o->keep_snapshots)
     remove_predecessors (v, snap);
   ret = 0;

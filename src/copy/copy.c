@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "copy/copy.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 /* Zero requests carry no data, so they can be much larger than a chunk;
@@ -65,14 +66,6 @@ struct copy {
   double ckpt_time, progress_time, start_time;
   struct v2k_copy_stats st;
 };
-
-static double
-now (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Keep the first error: later ones are usually consequences of it. */
 static void
@@ -318,7 +311,7 @@ checkpoint (struct copy *c, uint64_t *out, bool force)
     return -1;
   c->ckpt_pos = p;
   c->ckpt_bytes = c->st.bytes_done;
-  c->ckpt_time = now ();
+  c->ckpt_time = mono_seconds ();
   c->st.checkpoints++;
   if (out)
     *out = p;
@@ -333,7 +326,7 @@ progress (struct copy *c, bool force)
   double t;
   if (c->o->progress == NULL)
     return;
-  t = now ();
+  t = mono_seconds ();
   if (force || t - c->progress_time >= 0.2) {
     c->progress_time = t;
     c->o->progress (c->o->opaque, c->st.bytes_done, c->st.bytes_total);
@@ -376,7 +369,7 @@ run (struct copy *c, uint64_t *ckpt_out)
       break;
     if (!c->failed &&
         (c->st.bytes_done - c->ckpt_bytes >= every_bytes ||
-         now () - c->ckpt_time >= every_secs) &&
+         mono_seconds () - c->ckpt_time >= every_secs) &&
         checkpoint (c, ckpt_out, false) == -1) {
       fail (c);
       continue;
@@ -411,7 +404,7 @@ v2k_copy (struct v2k_ep *src, struct v2k_ep *dst,
                              + ranges->v[ranges->n-1].len : 0;
   int ret = -1;
 
-  c.start_time = c.ckpt_time = c.progress_time = now ();
+  c.start_time = c.ckpt_time = c.progress_time = mono_seconds ();
   c.pos = ranges->n ? ranges->v[0].off : 0;
   c.ckpt_pos = c.pos;
   if (checkpoint_out)
@@ -463,7 +456,7 @@ v2k_copy (struct v2k_ep *src, struct v2k_ep *dst,
   progress (&c, true);
 
  cleanup:
-  c.st.seconds = now () - c.start_time;
+  c.st.seconds = mono_seconds () - c.start_time;
   if (stats)
     *stats = c.st;
   if (c.slots)

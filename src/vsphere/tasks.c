@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/clock.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 
@@ -62,15 +63,6 @@ task_parse_info (const xmlNode *info, struct task_info *ti)
   return 0;
 }
 
-static double
-now_s (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void
 sleep_ms (long ms)
 {
@@ -100,7 +92,7 @@ task_wait (struct vim *vim, const char *task, const char *what,
            char **result)
 {
   static const char *const paths[] = { "info", NULL };
-  double deadline = now_s () + vim->task_timeout;
+  double deadline = mono_seconds () + vim->task_timeout;
   long interval = 100;
   int last_progress = -2;
 
@@ -141,7 +133,7 @@ task_wait (struct vim *vim, const char *task, const char *what,
     if (ti.progress != last_progress && ti.progress >= 0 && vim->progress)
       vim->progress (vim->progress_opaque, what, ti.progress);
     last_progress = ti.progress;
-    if (now_s () > deadline) {
+    if (mono_seconds () > deadline) {
       v2k_error ("%s (task '%s') did not finish within %d seconds "
                  "(state '%s', %d%% done)", what, task, vim->task_timeout,
                  ti.state, ti.progress < 0 ? 0 : ti.progress);
