@@ -12,13 +12,57 @@ start_libvirtd () {
   if [ -c /dev/kvm ] && getent group kvm >/dev/null; then
     chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
   fi
-  if ! virsh -c qemu:///system version >/dev/null 2>&1; then
-    pgrep -x virtlogd >/dev/null || { virtlogd -d; cleanup_add "pkill -x virtlogd"; }
-    libvirtd -d
-    cleanup_add "pkill -x libvirtd"
-    for _ in $(seq 50); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.2; done
-    virsh -c qemu:///system version >/dev/null 2>&1 || fail "libvirtd did not start"
+  _libvirt_locked _libvirt_join || fail "libvirtd did not start"
+  cleanup_add "_libvirt_locked _libvirt_leave"
+}
+
+# Tests run in parallel and share one system libvirtd.  Each test
+# registers its pid; the last one to leave stops the daemons that tests
+# started (never a libvirtd the host ran before).  A test killed with
+# -9 leaves a stale pid, pruned by the next one.
+V2K_LIBVIRT_USERS=${V2K_LIBVIRT_USERS:-/run/v2k-test-libvirtd}
+
+_libvirt_locked () { # CMD...: run CMD under the users' lock
+  mkdir -p "$V2K_LIBVIRT_USERS/users"
+  ( flock 8 && "$@" ) 8>"$V2K_LIBVIRT_USERS/lock"
+}
+
+_libvirt_prune () {
+  local f
+  for f in "$V2K_LIBVIRT_USERS"/users/*; do
+    [ -e "$f" ] || continue
+    kill -0 "${f##*/}" 2>/dev/null || rm -f "$f"
+  done
+}
+
+_libvirt_join () {
+  _libvirt_prune
+  : > "$V2K_LIBVIRT_USERS/users/$$"
+  # The daemons must not inherit the lock's descriptor (fd 8).
+  if ! pgrep -x virtlogd >/dev/null; then
+    virtlogd -d 8>&- && echo virtlogd >> "$V2K_LIBVIRT_USERS/owned"
   fi
+  if ! virsh -c qemu:///system version >/dev/null 2>&1; then
+    libvirtd -d 8>&- && echo libvirtd >> "$V2K_LIBVIRT_USERS/owned"
+    for _ in $(seq 100); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.2; done
+  fi
+  virsh -c qemu:///system version >/dev/null 2>&1
+}
+
+_libvirt_leave () {
+  local d
+  [ -z "${KEEP_DEMO:-}" ] || return 0   # the demo's domain stays up
+  rm -f "$V2K_LIBVIRT_USERS/users/$$"
+  _libvirt_prune
+  [ -z "$(ls -A "$V2K_LIBVIRT_USERS/users")" ] || return 0
+  [ -f "$V2K_LIBVIRT_USERS/owned" ] || return 0
+  # libvirtd before virtlogd: it holds connections to virtlogd.
+  for d in libvirtd virtlogd; do
+    grep -qx "$d" "$V2K_LIBVIRT_USERS/owned" || continue
+    pkill -x "$d"
+    for _ in $(seq 100); do pgrep -x "$d" >/dev/null || break; sleep 0.1; done
+  done
+  rm -f "$V2K_LIBVIRT_USERS/owned"
 }
 
 make_bridge () { # name
