@@ -286,7 +286,7 @@ report_progress (struct sync_run *r, bool final)
                  "updated", rfc3339_now (), "disks", disks);
   text = json_dumps (p, JSON_COMPACT);
   if (text)
-    write_file_atomic (path, text, strlen (text), 0600);
+    write_file_replace (path, text, strlen (text), 0600);
   /* The bar is for a person at a terminal; scripts and the management
    * plane read progress.json and status. */
   if (isatty (STDOUT_FILENO) && !r->v->json) {

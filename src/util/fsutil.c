@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +56,9 @@ fsync_dir_of (const char *path)
   return 0;
 }
 
-int
-write_file_atomic (const char *path, const void *data, size_t len,
-                   mode_t mode)
+static int
+replace_file (const char *path, const void *data, size_t len, mode_t mode,
+              bool durable)
 {
   CLEANUP_FREE char *tmp = NULL;
   int fd = -1, ret = -1;
@@ -71,7 +72,7 @@ write_file_atomic (const char *path, const void *data, size_t len,
     v2k_error_errno (errno, "cannot create '%s'", tmp);
     goto cleanup;
   }
-  if (write_all (fd, data, len) < 0 || fsync (fd) < 0) {
+  if (write_all (fd, data, len) < 0 || (durable && fsync (fd) < 0)) {
     v2k_error_errno (errno, "cannot write '%s'", tmp);
     goto cleanup;
   }
@@ -85,7 +86,7 @@ write_file_atomic (const char *path, const void *data, size_t len,
     v2k_error_errno (errno, "cannot rename '%s' to '%s'", tmp, path);
     goto cleanup;
   }
-  if (fsync_dir_of (path) < 0) {
+  if (durable && fsync_dir_of (path) < 0) {
     v2k_error_errno (errno, "cannot sync the directory of '%s'", path);
     goto cleanup;
   }
@@ -97,6 +98,20 @@ write_file_atomic (const char *path, const void *data, size_t len,
   if (ret < 0)
     unlink (tmp);
   return ret;
+}
+
+int
+write_file_atomic (const char *path, const void *data, size_t len,
+                   mode_t mode)
+{
+  return replace_file (path, data, len, mode, true);
+}
+
+int
+write_file_replace (const char *path, const void *data, size_t len,
+                    mode_t mode)
+{
+  return replace_file (path, data, len, mode, false);
 }
 
 int

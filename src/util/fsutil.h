@@ -11,6 +11,13 @@
 int write_file_atomic (const char *path, const void *data, size_t len,
                        mode_t mode);
 
+/* The same without the fsyncs: readers see the old or the new content,
+ * but a crash may leave either (or an empty file).  For files that are
+ * rewritten often and need not survive one (progress.json): an fsync
+ * there commits the filesystem journal in the middle of a copy. */
+int write_file_replace (const char *path, const void *data, size_t len,
+                        mode_t mode);
+
 /* Read a whole file; *data is NUL-terminated and malloc'd. */
 int read_file (const char *path, char **data, size_t *len);
 
