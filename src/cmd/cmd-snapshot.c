@@ -93,6 +93,62 @@ record_disks (struct v2k *v, json_t *snap)
   return 0;
 }
 
+/* vCenter still lists this snapshot? */
+static bool
+vm_has_snapshot (const json_t *inv, const char *moref)
+{
+  size_t i;
+  json_t *x;
+
+  json_array_foreach (json_object_get (inv, "snapshots"), i, x)
+    if (strcmp (jstr_or (x, "moref", ""), moref) == 0)
+      return true;
+  return false;
+}
+
+/* Remove v2k's older snapshots once 'snap' is synced (VMware's order:
+ * sync N, then remove N-1).  A failure is a warning here: the data is
+ * safe, and the next snapshot, sync or cleanup tries again.  Returns how
+ * many are left. */
+int
+snapshot_remove_before (struct v2k *v, json_t *snap)
+{
+  CLEANUP_JSON json_t *inv = NULL;
+  const char *vm = jstr (json_object_get (v->m->root, "vm"), "moref");
+  size_t i;
+  json_t *s;
+  int left = 0;
+
+  json_array_foreach (manifest_snapshots (v->m), i, s) {
+    if (s == snap || jbool (s, "removed") || !json_is_string (json_object_get (s, "moref")))
+      continue;
+    /* A removal interrupted by a crash may have finished in vCenter. */
+    if (inv == NULL && vim_vm_inventory (v->vim, vm, &inv) < 0)
+      inv = NULL;
+    if (inv && !vm_has_snapshot (inv, jstr (s, "moref"))) {
+      jset (s, "removed", json_true ());
+      jset_str (s, "state", "removed");
+      v2k_save (v);
+      continue;
+    }
+    if (vim_remove_snapshot (v->vim, jstr (s, "moref")) < 0) {
+      fprintf (stderr, "v2k: warning: %s\n", v2k_errmsg ());
+      v2k_event (v, "warning", "snapshot", NULL, "snapshot.remove-failed",
+                 json_pack ("{s:s, s:s}", "moref", jstr (s, "moref"),
+                            "error", v2k_errmsg ()));
+      left++;
+      continue;
+    }
+    jset (s, "removed", json_true ());
+    jset_str (s, "state", "removed");
+    v2k_save (v);
+    v2k_event (v, "info", "snapshot", NULL, "snapshot.removed",
+               json_pack ("{s:s, s:s?}", "moref", jstr (s, "moref"),
+                          "name", jstr (s, "name")));
+  }
+  return left;
+}
+
 json_t *
 do_snapshot (struct v2k *v, const char *kind, const char *name, bool quiesce)
 {
@@ -141,6 +197,15 @@ do_snapshot (struct v2k *v, const char *kind, const char *name, bool quiesce)
     }
     if (last && strcmp (jstr_or (last, "kind", ""), "final") == 0) {
       v2k_error ("the final snapshot was already synced");
+      return NULL;
+    }
+    /* At most two v2k snapshots at any time: a predecessor whose removal
+     * failed after the last sync goes before a new one comes. */
+    if (last && !jbool (last, "keep_predecessors") && !v->dry_run &&
+        snapshot_remove_before (v, last) > 0) {
+      v2k_error ("an older v2k snapshot could not be removed (see the "
+                 "warning above); remove it in vCenter or run this command "
+                 "again before a new snapshot is taken");
       return NULL;
     }
     if (strcmp (kind, "incr") == 0)

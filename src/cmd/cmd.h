@@ -82,6 +82,9 @@ int do_cbt_enable (struct v2k *v);
  * record it; returns the manifest's snapshot object (borrowed). */
 json_t *do_snapshot (struct v2k *v, const char *kind, const char *name,
                      bool quiesce);
+/* Remove the v2k snapshots recorded before 'snap' (failures are
+ * warnings); returns how many could not be removed. */
+int snapshot_remove_before (struct v2k *v, json_t *snap);
 
 struct sync_opts {
   int jobs;                 /* disks copied in parallel */

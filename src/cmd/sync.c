@@ -377,57 +377,6 @@ plan (struct sync_run *r)
   return 0;
 }
 
-/* Remove v2k's older snapshots once 'snap' is synced (VMware's order:
- * sync N, then remove N-1).  A failure here is only a warning: the data
- * is safe, and the next sync or cleanup removes what is left. */
-static bool
-vm_has_snapshot (const json_t *inv, const char *moref)
-{
-  size_t i;
-  json_t *x;
-
-  json_array_foreach (json_object_get (inv, "snapshots"), i, x)
-    if (strcmp (jstr_or (x, "moref", ""), moref) == 0)
-      return true;
-  return false;
-}
-
-static void
-remove_predecessors (struct v2k *v, json_t *snap)
-{
-  CLEANUP_JSON json_t *inv = NULL;
-  const char *vm = jstr (json_object_get (v->m->root, "vm"), "moref");
-  size_t i;
-  json_t *s;
-
-  json_array_foreach (manifest_snapshots (v->m), i, s) {
-    if (s == snap || jbool (s, "removed") || !json_is_string (json_object_get (s, "moref")))
-      continue;
-    /* A removal interrupted by a crash may have finished in vCenter. */
-    if (inv == NULL && vim_vm_inventory (v->vim, vm, &inv) < 0)
-      inv = NULL;
-    if (inv && !vm_has_snapshot (inv, jstr (s, "moref"))) {
-      jset (s, "removed", json_true ());
-      jset_str (s, "state", "removed");
-      v2k_save (v);
-      continue;
-    }
-    if (vim_remove_snapshot (v->vim, jstr (s, "moref")) < 0) {
-      fprintf (stderr, "v2k: warning: %s\n", v2k_errmsg ());
-      v2k_event (v, "warning", "sync", NULL, "snapshot.remove-failed",
-                 json_pack ("{s:s, s:s}", "moref", jstr (s, "moref"),
-                            "error", v2k_errmsg ()));
-      continue;
-    }
-    jset (s, "removed", json_true ());
-    jset_str (s, "state", "removed");
-    v2k_save (v);
-    v2k_event (v, "info", "sync", NULL, "snapshot.removed",
-               json_pack ("{s:s, s:s?}", "moref", jstr (s, "moref"),
-                          "name", jstr (s, "name")));
-  }
-}
-
 int
 refresh_snapshot_files (struct v2k *v, json_t *snap)
 {
@@ -463,7 +412,7 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
     if (v->dry_run)
       printf ("dry run: snapshot '%s' is synced already\n", jstr_or (snap, "name", ""));
     else
-      remove_predecessors (v, snap);   /* finish an interrupted removal */
+      snapshot_remove_before (v, snap);   /* finish an interrupted removal */
     return 0;
   }
   if (strcmp (jstr_or (snap, "state", ""), "created") != 0) {
@@ -556,6 +505,10 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
   jset (snap, "synced", json_true ());
   jset_str (snap, "state", "synced");
   jset_str (snap, "synced_at", rfc3339_now ());
+  /* The next 'snapshot' retries a removal that fails below, unless the
+   * operator chose to keep them. */
+  if (o->keep_snapshots)
+    jset (snap, "keep_predecessors", json_true ());
   {
     json_t *rounds = json_object_get (v->m->root, "rounds");
     json_int_t bytes = 0;
@@ -583,7 +536,7 @@ do_sync (struct v2k *v, const char *kind, const struct sync_opts *o)
              json_pack ("{s:s, s:f}", "snapshot", jstr (snap, "moref"),
                         "seconds", mono_seconds () - r.t0));
   if (!o->keep_snapshots)
-    remove_predecessors (v, snap);
+    snapshot_remove_before (v, snap);
   ret = 0;
 
  cleanup:

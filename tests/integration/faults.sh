@@ -1,9 +1,9 @@
 #!/bin/bash
 # Faults during sync (vddk transport through the lab's nbdkit stand-in):
 # a failing QueryChangedDiskAreas page, a session that expires in the
-# middle of the page walk, dropped NBD connections.  Each gives a clear
-# error or is retried; no changeId advances on a failure; a rerun
-# finishes with targets identical to the snapshot.
+# middle of the page walk, dropped NBD connections, a failed snapshot
+# removal.  Each gives a clear error or is retried; no changeId advances
+# on a failure; a rerun finishes with targets identical to the snapshot.
 . "$(dirname "$0")/functions.sh"
 . "$(dirname "$0")/sync-lib.sh"
 set -e
@@ -62,7 +62,34 @@ jq -e '[.snapshots[] | select(.synced | not)] | length == 1' "$M" >/dev/null || 
 "$V2K_LAB" fault --state "$LAB_STATE" --clear
 v2k --workdir "$WD" sync incr
 compare_all "$WD" "incr rerun after a dropped connection"
-# 4. CBT switched off and on behind the run: the old changeIds are gone,
+
+# 4. Removing the predecessor fails after a sync: a warning, the data is
+# synced.  The next snapshot removes it first, so that never more than
+# two v2k snapshots exist; if that fails again, no third one is taken.
+"$V2K_LAB" fault --state "$LAB_STATE" --clear
+v2k_snaps () {
+  "$V2K_LAB" info --state "$LAB_STATE" --vm web01 \
+    | jq '[.snapshots[] | select(.name | startswith("v2k-"))] | length'
+}
+gwrite 1 0 4096 11
+v2k --workdir "$WD" snapshot incr >/dev/null
+"$V2K_LAB" fault --state "$LAB_STATE" --task-fail RemoveSnapshot_Task
+v2k --workdir "$WD" sync incr 2> "$T/warn"
+assert_contains "$(cat "$T/warn")" "warning: remove snapshot"
+compare_all "$WD" "incr with a failed removal"
+[ "$(v2k_snaps)" -eq 2 ] || fail "expected 2 v2k snapshots, found $(v2k_snaps)"
+gwrite 1 8192 4096 12
+"$V2K_LAB" fault --state "$LAB_STATE" --task-fail RemoveSnapshot_Task
+expect_fail v2k --workdir "$WD" snapshot incr
+assert_contains "$ERR" "could not be removed"
+[ "$(v2k_snaps)" -eq 2 ] || fail "a third v2k snapshot was taken: $(v2k_snaps)"
+v2k --workdir "$WD" snapshot incr >/dev/null
+[ "$(v2k_snaps)" -eq 2 ] || fail "expected the synced and the new snapshot, found $(v2k_snaps)"
+v2k --workdir "$WD" sync incr
+compare_all "$WD" "incr after the removal was retried"
+[ "$(v2k_snaps)" -eq 1 ] || fail "expected 1 v2k snapshot after the sync, found $(v2k_snaps)"
+
+# 5. CBT switched off and on behind the run: the old changeIds are gone,
 # and v2k refuses an incremental copy it could not trust.
 "$V2K_LAB" fault --state "$LAB_STATE" --clear
 v2k --workdir "$WD" cbt disable
