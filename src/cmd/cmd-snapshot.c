@@ -200,9 +200,11 @@ do_snapshot (struct v2k *v, const char *kind, const char *name, bool quiesce)
       return NULL;
     }
     /* At most two v2k snapshots at any time: a predecessor whose removal
-     * failed after the last sync goes before a new one comes. */
+     * failed after the last sync goes before a new one comes.  Not at
+     * the final snapshot: the guest is down then, and the final sync
+     * removes what is left. */
     if (last && !jbool (last, "keep_predecessors") && !v->dry_run &&
-        snapshot_remove_before (v, last) > 0) {
+        snapshot_remove_before (v, last) > 0 && strcmp (kind, "final") != 0) {
       v2k_error ("an older v2k snapshot could not be removed (see the "
                  "warning above); remove it in vCenter or run this command "
                  "again before a new snapshot is taken");
