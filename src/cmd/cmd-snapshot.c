@@ -93,6 +93,45 @@ record_disks (struct v2k *v, json_t *snap)
   return 0;
 }
 
+static bool
+has_key (const json_t *disks, json_int_t key)
+{
+  size_t i;
+  json_t *d;
+
+  json_array_foreach (disks, i, d)
+    if (jint (d, "key") == key)
+      return true;
+  return false;
+}
+
+/* The VM's disks are the ones init recorded: a disk added since would
+ * be left behind without a word, a removed one cannot be copied. */
+static int
+check_disk_set (struct v2k *v, const json_t *inv)
+{
+  const json_t *now = json_object_get (inv, "disks");
+  size_t i;
+  json_t *d;
+
+  json_array_foreach (now, i, d)
+    if (!has_key (manifest_disks (v->m), jint (d, "key"))) {
+      v2k_error ("the VM has a disk that was not there at init: '%s' (key "
+                 "%lld, %lld bytes); start a new run (init) to migrate it",
+                 jstr_or (d, "label", "disk"), (long long) jint (d, "key"),
+                 (long long) jint (d, "capacity"));
+      return -1;
+    }
+  json_array_foreach (manifest_disks (v->m), i, d)
+    if (!has_key (now, jint (d, "key"))) {
+      v2k_error ("'%s' (key %lld) was removed from the VM since init; "
+                 "start a new run (init)", jstr_or (d, "label", "disk"),
+                 (long long) jint (d, "key"));
+      return -1;
+    }
+  return 0;
+}
+
 /* vCenter still lists this snapshot? */
 static bool
 vm_has_snapshot (const json_t *inv, const char *moref)
@@ -227,7 +266,8 @@ do_snapshot (struct v2k *v, const char *kind, const char *name, bool quiesce)
   }
 
   if (!json_is_string (json_object_get (snap, "moref"))) {
-    if (vim_vm_inventory (v->vim, vmref, &inv) < 0)
+    if (vim_vm_inventory (v->vim, vmref, &inv) < 0 ||
+        check_disk_set (v, inv) < 0)
       return NULL;
     if (strcmp (kind, "base") == 0
         && !jbool (json_object_get (inv, "vm"), "cbt_enabled")) {

@@ -89,6 +89,17 @@ v2k --workdir "$T/w5" cleanup --keep-workdir
 "$V2K_LAB" info --state "$LAB_STATE" --vm db01 | jq -e '[.snapshots[].name] == ["by-hand"]' >/dev/null \
   || fail "foreign snapshot touched"
 
+# A disk added to the VM after init: refused before any snapshot is
+# taken (it would be left behind without a word), naming the disk.
+v2k --workdir "$T/w6" init --vm db01 --vcenter "$GOVC_URL" --dst "$T/d6" 2>/dev/null >/dev/null
+v2k --workdir "$T/w6" cbt enable
+$CTL disk-add db01 8
+expect_fail v2k --workdir "$T/w6" snapshot base
+assert_contains "$ERR" "not there at init"
+assert_contains "$ERR" "8388608 bytes"
+"$V2K_LAB" info --state "$LAB_STATE" --vm db01 | jq -e '[.snapshots[].name] == ["by-hand"]' >/dev/null \
+  || fail "a snapshot was taken of a VM whose disks changed"
+
 # Corrupt manifest: a clear error, nothing overwritten.
 cp "$WD/manifest.json" "$T/good.json"
 head -c 100 "$T/good.json" > "$WD/manifest.json"

@@ -5,6 +5,7 @@ behind v2k's back.  Never used by v2k itself.
 
 usage: vsphere-ctl.py snapshot-create VM NAME
        vsphere-ctl.py snapshot-remove VM NAME
+       vsphere-ctl.py disk-add VM SIZE_MB     (on the VM's first SCSI controller)
 Connection from GOVC_URL, GOVC_USERNAME, GOVC_PASSWORD (TLS unverified).
 """
 import os
@@ -39,6 +40,18 @@ def walk(tree):
         yield from walk(s.childSnapshotList)
 
 
+def add_disk(vm, size_mb):
+    devs = vm.config.hardware.device
+    ctrl = next(d for d in devs if isinstance(d, vim.vm.device.VirtualSCSIController))
+    used = {d.unitNumber for d in devs if getattr(d, "controllerKey", None) == ctrl.key}
+    unit = next(u for u in range(16) if u != 7 and u not in used)
+    disk = vim.vm.device.VirtualDisk(
+        controllerKey=ctrl.key, unitNumber=unit, key=-1, capacityInKB=size_mb * 1024,
+        backing=vim.vm.device.VirtualDisk.FlatVer2BackingInfo(diskMode="persistent", thinProvisioned=True))
+    change = vim.vm.device.VirtualDeviceSpec(operation="add", fileOperation="create", device=disk)
+    wait(vm.ReconfigVM_Task(vim.vm.ConfigSpec(deviceChange=[change])))
+
+
 def main():
     cmd, vmname, snapname = sys.argv[1:4]
     u = urlparse(os.environ["GOVC_URL"])
@@ -56,6 +69,8 @@ def main():
                     wait(s.snapshot.RemoveSnapshot_Task(False))
                     return
             sys.exit("no snapshot %s" % snapname)
+        elif cmd == "disk-add":
+            add_disk(vm, int(snapname))
         else:
             sys.exit("unknown command %s" % cmd)
     finally:
