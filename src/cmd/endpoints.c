@@ -267,6 +267,24 @@ open_source (struct v2k *v, const json_t *disk, const json_t *snap,
 }
 
 int
+check_target_present (const json_t *disk)
+{
+  const json_t *t = json_object_get (disk, "target");
+  const char *path = jstr_or (t, "path", "");
+  struct stat st;
+
+  if (strncmp (path, "rbd:", 4) == 0)
+    return 0;       /* qemu-nbd fails to open a missing image clearly */
+  if (stat (path, &st) == 0)
+    return 0;
+  v2k_error_errno (errno, "target '%s' of '%s' is gone; it holds the copy "
+                   "the next changes are applied to, so v2k will not "
+                   "recreate it empty: restore it, or start a new run (init)",
+                   path, jstr_or (disk, "label", "disk"));
+  return -1;
+}
+
+int
 open_target (struct v2k *v, const json_t *disk, unsigned flags,
              const char *logtag, struct disk_io *io)
 {

@@ -30,6 +30,10 @@ int open_source (struct v2k *v, const json_t *disk, const json_t *snap,
 int open_target (struct v2k *v, const json_t *disk, unsigned flags,
                  const char *logtag, struct disk_io *io);
 
+/* An incremental copy (or a resumed one) needs the target it continues:
+ * -1 with a clear error if it is gone. */
+int check_target_present (const json_t *disk);
+
 /* Close endpoints and stop servers.  Returns -1 if a target server died
  * with an error (writes may be lost), so callers never advance a
  * changeId past such a failure. */

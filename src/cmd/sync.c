@@ -357,6 +357,11 @@ plan (struct sync_run *r)
     v2k_ranges_coalesce (&j->ranges, r->o->coalesce_gap);
     j->total = v2k_ranges_bytes (&j->ranges);
     ck = json_object_get (sync, "checkpoint");
+    /* A base whose target vanished mid-copy simply starts again. */
+    if (json_is_object (ck) && strcmp (r->kind, "base") == 0 &&
+        access (jstr_or (json_object_get (d, "target"), "path", ""), F_OK) < 0 &&
+        strncmp (jstr_or (json_object_get (d, "target"), "path", ""), "rbd:", 4) != 0)
+      ck = NULL;
     if (json_is_object (ck)
         && strcmp (jstr_or (ck, "snapshot", ""), jstr (r->snap, "moref")) == 0) {
       j->resume_pos = jint (ck, "pos");
@@ -367,6 +372,8 @@ plan (struct sync_run *r)
     }
     else
       j->fresh = strcmp (r->kind, "base") == 0;
+    if (!j->fresh && check_target_present (d) < 0)
+      return -1;
     v2k_event (v, "info", r->kind, j->disk_id, "sync.planned",
                json_pack ("{s:I, s:I, s:I, s:s}", "areas", (json_int_t) j->ranges.n,
                           "bytes", (json_int_t) j->total,
