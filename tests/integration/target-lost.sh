@@ -2,7 +2,8 @@
 # A target removed behind v2k's back: an incremental sync must not
 # recreate it empty and apply only the changes (a silently broken disk);
 # it refuses, advances nothing, and goes on once the target is back.  A
-# base interrupted mid-copy whose target vanished starts again.
+# base interrupted mid-copy whose target vanished starts again.  And the
+# final snapshot goes ahead of a failed predecessor removal.
 . "$(dirname "$0")/functions.sh"
 . "$(dirname "$0")/sync-lib.sh"
 set -e
@@ -50,4 +51,23 @@ assert_contains "$ERR" "is gone"
 mv "$T/disk1.saved" "$T/dst/disk1.qcow2"
 v2k --workdir "$WD" sync incr
 compare_all "$WD" "incr once the target is back"
+
+# The final snapshot does not wait for a failed removal (the guest is
+# down): a warning, and the final sync removes what is left.
+v2k_snaps () {
+  "$V2K_LAB" info --state "$LAB_STATE" --vm web01 \
+    | jq '[.snapshots[] | select(.name | startswith("v2k-"))] | length'
+}
+gwrite 2 0 4096 4
+v2k --workdir "$WD" snapshot incr >/dev/null
+"$V2K_LAB" fault --state "$LAB_STATE" --task-fail RemoveSnapshot_Task
+v2k --workdir "$WD" sync incr 2>/dev/null
+"$V2K_LAB" power --state "$LAB_STATE" --vm web01 off
+"$V2K_LAB" fault --state "$LAB_STATE" --task-fail RemoveSnapshot_Task
+v2k --workdir "$WD" snapshot final >/dev/null 2>"$T/final.err"
+assert_contains "$(cat "$T/final.err")" "warning: remove snapshot"
+[ "$(v2k_snaps)" -eq 3 ] || fail "expected 3 v2k snapshots before the final sync, found $(v2k_snaps)"
+v2k --workdir "$WD" sync final
+compare_all "$WD" "final"
+[ "$(v2k_snaps)" -eq 1 ] || fail "expected 1 v2k snapshot after the final sync, found $(v2k_snaps)"
 note "ok"
