@@ -4,6 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,20 +49,102 @@ default_run_id (void)
   return strdup (buf);
 }
 
+/* A --target-map entry for disk i: by disk_id ("scsi0:0") or index;
+ * 'key' receives the one that matched. */
+static const char *
+mapped_target (const struct init_opts *o, const json_t *d, size_t i,
+               char *key, size_t nkey)
+{
+  snprintf (key, nkey, "%s", jstr_or (d, "disk_id", ""));
+  if (jstr (o->target_map, key))
+    return jstr (o->target_map, key);
+  snprintf (key, nkey, "%zu", i);
+  return jstr (o->target_map, key);
+}
+
+/* A block device must exist and hold the disk; v2k never creates one. */
+static int
+check_block_target (const char *path, const json_t *d)
+{
+  struct stat st;
+  uint64_t size = 0;
+  CLEANUP_CLOSE int fd = -1;
+
+  if (stat (path, &st) < 0) {
+    v2k_error_errno (errno, "--target-map: cannot use '%s' for '%s'", path,
+                     jstr_or (d, "label", "disk"));
+    return -1;
+  }
+  if (!S_ISBLK (st.st_mode)) {
+    v2k_error ("--target-map: '%s' is not a block device", path);
+    return -1;
+  }
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ioctl (fd, BLKGETSIZE64, &size) < 0) {
+    v2k_error_errno (errno, "--target-map: cannot read the size of '%s'", path);
+    return -1;
+  }
+  if (size < (uint64_t) jint (d, "capacity")) {
+    v2k_error ("--target-map: '%s' has %llu bytes, '%s' needs %lld", path,
+               (unsigned long long) size, jstr_or (d, "label", "disk"),
+               (long long) jint (d, "capacity"));
+    return -1;
+  }
+  return 0;
+}
+
+/* The target of disk i: a file under --dst, or what --target-map names
+ * (a block device or an rbd image, written raw, or a file). */
+static int
+plan_target (json_t *d, size_t i, const struct init_opts *o, json_t *used)
+{
+  char path[4096], key[64];
+  const char *m = mapped_target (o, d, i, key, sizeof key);
+  const char *format = o->format;
+
+  if (m == NULL)
+    snprintf (path, sizeof path, "%s/disk%zu.%s", o->dst, i, o->format);
+  else if (strncmp (m, "/dev/", 5) == 0 || strncmp (m, "rbd:", 4) == 0) {
+    if (m[0] == '/' && check_block_target (m, d) < 0)
+      return -1;
+    snprintf (path, sizeof path, "%s", m);
+    format = "raw";
+  }
+  else if (m[0] == '/')
+    snprintf (path, sizeof path, "%s", m);
+  else {
+    v2k_error ("--target-map %s=%s: give an absolute path, /dev/... or "
+               "rbd:POOL/IMAGE", key, m);
+    return -1;
+  }
+  if (m)
+    json_object_del (used, key);
+  jset (d, "target", json_pack ("{s:s, s:s}", "path", path, "format", format));
+  return 0;
+}
+
 /* Fill in the per-disk fields v2k owns: target path and format, the
  * source transport's view, and the sync state. */
 static int
 plan_disks (json_t *disks, const struct init_opts *o)
 {
-  size_t i;
-  json_t *d;
+  CLEANUP_JSON json_t *unused = json_copy (o->target_map);
+  size_t i, j;
+  json_t *d, *e;
 
   json_array_foreach (disks, i, d) {
-    char path[4096];
     const char *ds = jstr_or (d, "datastore", "");
 
-    snprintf (path, sizeof path, "%s/disk%zu.%s", o->dst, i, o->format);
-    jset (d, "target", json_pack ("{s:s, s:s}", "path", path, "format", o->format));
+    if (plan_target (d, i, o, unused) < 0)
+      return -1;
+    json_array_foreach (disks, j, e)
+      if (j < i && strcmp (jstr_or (json_object_get (e, "target"), "path", ""),
+                           jstr_or (json_object_get (d, "target"), "path", "")) == 0) {
+        v2k_error ("'%s' and '%s' would both be written to '%s'",
+                   jstr_or (e, "label", "disk"), jstr_or (d, "label", "disk"),
+                   jstr_or (json_object_get (d, "target"), "path", ""));
+        return -1;
+      }
     jset (d, "sync", json_pack ("{s:n, s:n, s:n}", "change_id",
                                 "snapshot", "checkpoint"));
     if (strcmp (o->transport, "file") == 0 && !json_object_get (o->dsmap, ds)) {
@@ -76,6 +162,12 @@ plan_disks (json_t *disks, const struct init_opts *o)
         return -1;
       }
     }
+  }
+  if (json_object_size (unused) > 0) {
+    v2k_error ("--target-map %s=...: the VM has no such disk (use a disk id "
+               "like scsi0:0 or an index from 0)",
+               json_object_iter_key (json_object_iter (unused)));
+    return -1;
   }
   return 0;
 }
@@ -95,7 +187,7 @@ print_preflight (const json_t *pf)
 
 enum { O_VM = 1000, O_VCENTER, O_DST, O_TRANSPORT, O_DSMAP, O_FORMAT,
        O_RUN_ID, O_CRED, O_THUMB, O_FORCE, O_NBD_URI, O_ESXI_HOST,
-       O_ESXI_THUMB, O_VDDK_CRED, O_VDDK_SERVER };
+       O_ESXI_THUMB, O_VDDK_CRED, O_VDDK_SERVER, O_TARGET_MAP };
 
 const struct option init_options[] = {
   { "vm", required_argument, NULL, O_VM },
@@ -113,6 +205,7 @@ const struct option init_options[] = {
   { "esxi-thumbprint", required_argument, NULL, O_ESXI_THUMB },
   { "vddk-cred-file", required_argument, NULL, O_VDDK_CRED },
   { "vddk-server", required_argument, NULL, O_VDDK_SERVER },
+  { "target-map", required_argument, NULL, O_TARGET_MAP },
   { NULL, 0, NULL, 0 },
 };
 
@@ -125,6 +218,7 @@ init_opts_init (struct init_opts *o)
   o->vddk_server = "esxi";
   o->dsmap = json_object ();
   o->nbd_uris = json_object ();
+  o->target_map = json_object ();
 }
 
 void
@@ -132,8 +226,9 @@ init_opts_free (struct init_opts *o)
 {
   json_decref (o->dsmap);
   json_decref (o->nbd_uris);
+  json_decref (o->target_map);
   free (o->dst_abs);
-  o->dsmap = o->nbd_uris = NULL;
+  o->dsmap = o->nbd_uris = o->target_map = NULL;
   o->dst_abs = NULL;
 }
 
@@ -156,6 +251,7 @@ init_parse_opt (struct v2k *v, struct init_opts *o, int opt, const char *arg)
   case O_VDDK_SERVER: o->vddk_server = arg; break;
   case O_DSMAP: return parse_map (o->dsmap, arg, "--datastore-map");
   case O_NBD_URI: return parse_map (o->nbd_uris, arg, "--nbd-uri");
+  case O_TARGET_MAP: return parse_map (o->target_map, arg, "--target-map");
   default: return 1;
   }
   return 0;

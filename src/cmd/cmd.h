@@ -145,6 +145,7 @@ struct init_opts {
   const char *vddk_server;      /* "esxi" (default) or "vcenter" */
   json_t *dsmap;                /* {"datastore1": "/mnt/ds1"} */
   json_t *nbd_uris;             /* {"0": "nbd+unix:///?socket=..."} */
+  json_t *target_map;           /* {"scsi0:0" or "0": "/dev/sdb" | "rbd:pool/img" | file} */
   char *dst_abs;
 };
 extern const struct option init_options[];

@@ -266,6 +266,14 @@ open_source (struct v2k *v, const json_t *disk, const json_t *snap,
   return 0;
 }
 
+bool
+target_starts_zero (const json_t *disk)
+{
+  const char *path = jstr_or (json_object_get (disk, "target"), "path", "");
+
+  return strncmp (path, "/dev/", 5) != 0 && strncmp (path, "rbd:", 4) != 0;
+}
+
 int
 check_target_present (const json_t *disk)
 {

@@ -30,6 +30,10 @@ int open_source (struct v2k *v, const json_t *disk, const json_t *snap,
 int open_target (struct v2k *v, const json_t *disk, unsigned flags,
                  const char *logtag, struct disk_io *io);
 
+/* Files are created for the base (sparse: unwritten parts read as
+ * zeroes); block devices and rbd images are not, and may hold old data. */
+bool target_starts_zero (const json_t *disk);
+
 /* An incremental copy (or a resumed one) needs the target it continues:
  * -1 with a clear error if it is gone. */
 int check_target_present (const json_t *disk);

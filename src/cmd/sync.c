@@ -38,6 +38,7 @@ struct job {
   uint64_t resume_pos;
   uint64_t total;               /* bytes of the whole list this round */
   bool fresh;                   /* base from scratch: recreate the target */
+  bool whole;                   /* base into a device: every byte written */
   size_t pages;
   struct v2k_copy_stats stats;
   uint64_t done;                /* progress, under run->mu */
@@ -137,7 +138,8 @@ copy_disk (struct job *j)
       close_target (&io);
       goto retry;
     }
-    co.mode = strcmp (r->kind, "base") == 0 ? V2K_COPY_BASE : V2K_COPY_INCR;
+    co.mode = strcmp (r->kind, "base") == 0 && !j->whole ? V2K_COPY_BASE
+                                                          : V2K_COPY_INCR;
     co.chunk = r->o->chunk;
     co.checkpoint_bytes = r->o->checkpoint_bytes;
     co.progress = on_progress;
@@ -355,6 +357,17 @@ plan (struct sync_run *r)
       return -1;
     }
     v2k_ranges_coalesce (&j->ranges, r->o->coalesce_gap);
+    /* A new file reads as zeroes where the base copy writes nothing; a
+     * block device or an rbd image holds whatever was there before.  So
+     * the whole disk is copied, holes as zero requests (BLKZEROOUT,
+     * NBD write-zeroes), the same list on every resume. */
+    if (strcmp (r->kind, "base") == 0 && !target_starts_zero (d)) {
+      v2k_ranges_free (&j->ranges);
+      if (jint (d, "capacity") > 0 &&
+          v2k_ranges_add (&j->ranges, 0, jint (d, "capacity")) < 0)
+        return -1;
+      j->whole = true;
+    }
     j->total = v2k_ranges_bytes (&j->ranges);
     ck = json_object_get (sync, "checkpoint");
     /* A base whose target vanished mid-copy simply starts again. */
