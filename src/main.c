@@ -21,6 +21,7 @@
 #define U_INIT \
   "init --vm NAME|PATH|MOREF [--vcenter URL] --dst DIR [--transport vddk|file|nbd]\n" \
   "     [--datastore-map NAME=PATH]... [--nbd-uri KEY=URI]... [--target-format qcow2|raw]\n" \
+  "     [--target-map DISK=/dev/...|rbd:POOL/IMAGE|PATH]...\n" \
   "     [--run-id ID] [--cred-file FILE] [--thumbprint SHA1] [--force]"
 #define U_CBT \
   "cbt enable|disable|status [--json]\n" \

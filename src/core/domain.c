@@ -103,11 +103,12 @@ add_disks (xmlNodePtr devs, const json_t *m, const struct domain_opts *o,
       : "sata";
     const char *path = jstr_or (t, "path", "");
     bool is_dev = strncmp (path, "/dev/", 5) == 0;
+    bool is_rbd = strncmp (path, "rbd:", 4) == 0;
     char dev[16];
     xmlNodePtr disk, n2;
 
     disk = child (devs, "disk", NULL);
-    attr (disk, "type", is_dev ? "block" : "file");
+    attr (disk, "type", is_rbd ? "network" : is_dev ? "block" : "file");
     attr (disk, "device", "disk");
     n2 = child (disk, "driver", NULL);
     attr (n2, "name", "qemu");
@@ -115,7 +116,18 @@ add_disks (xmlNodePtr devs, const json_t *m, const struct domain_opts *o,
     attr (n2, "cache", "none");
     attr (n2, "discard", "unmap");
     n2 = child (disk, "source", NULL);
-    attr (n2, is_dev ? "dev" : "file", path);
+    if (is_rbd) {
+      /* "rbd:POOL/IMAGE[:option=value...]" as qemu-nbd takes it; the
+       * monitors and the key come from the host's ceph.conf, as for
+       * qemu-nbd. */
+      char name[1024];
+      snprintf (name, sizeof name, "%.*s", (int) strcspn (path + 4, ":"),
+                path + 4);
+      attr (n2, "protocol", "rbd");
+      attr (n2, "name", name);
+    }
+    else
+      attr (n2, is_dev ? "dev" : "file", path);
     n2 = child (disk, "target", NULL);
     attr (n2, "dev", target_dev (bus, counters, dev, sizeof dev));
     attr (n2, "bus", strcmp (bus, "virtio-blk") == 0 ? "virtio"

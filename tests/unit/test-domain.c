@@ -25,6 +25,7 @@ static const char *cases[] = {
   "windows-no-virtio",
   "sata-root-beside-scsi",
   "override-bus-vcpu-memory",
+  "block-and-rbd-targets",
   "network-unmapped",
 };
 
