@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/endpoints.h"
 #include "core/virt.h"
 #include "util/cleanup.h"
 #include "util/error.h"
@@ -228,8 +229,14 @@ check_space (struct doctor *d, const char *dst, json_t *disks, json_int_t alloca
     *slash = '\0';
   }
   avail = (unsigned long long) vfs.f_bavail * vfs.f_frsize;
-  json_array_foreach (disks, i, x)
-    cap += jint (x, "capacity");
+  /* Disks on block devices or rbd images (--target-map) take no space
+   * here; the base round's byte count then says nothing about it. */
+  json_array_foreach (disks, i, x) {
+    if (json_object_get (x, "target") && !target_starts_zero (x))
+      allocated = -1;
+    else
+      cap += jint (x, "capacity");
+  }
   if (disks == NULL)
     item (d, "OK", "free space", "%llu MiB free under '%s' (no VM known: "
           "disk sizes not compared)", avail >> 20, dst);

@@ -60,4 +60,8 @@ v2k --workdir "$WD" snapshot incr >/dev/null
 v2k --workdir "$WD" sync incr
 compare_all "$WD" incr
 v2k --workdir "$WD" verify --mode full >/dev/null
+
+# doctor counts only the file targets against the free space under --dst.
+out=$("$V2K" --workdir "$WD" doctor 2>&1 || true)
+assert_contains "$out" "disks' capacity $(( (SIZES[1] + SIZES[2]) >> 20 )) MiB"
 note "ok ($LOOP)"
