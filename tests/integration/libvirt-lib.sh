@@ -35,11 +35,21 @@ _libvirt_prune () {
   done
 }
 
+# A daemon that exited stays a zombie until init reaps it (seconds here):
+# it does not count as running.
+_libvirt_running () { # name
+  local p
+  for p in $(pgrep -x "$1"); do
+    [ "$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -c1)" = Z ] || return 0
+  done
+  return 1
+}
+
 _libvirt_join () {
   _libvirt_prune
   : > "$V2K_LIBVIRT_USERS/users/$$"
   # The daemons must not inherit the lock's descriptor (fd 8).
-  if ! pgrep -x virtlogd >/dev/null; then
+  if ! _libvirt_running virtlogd; then
     virtlogd -d 8>&- && echo virtlogd >> "$V2K_LIBVIRT_USERS/owned"
   fi
   if ! virsh -c qemu:///system version >/dev/null 2>&1; then
@@ -60,7 +70,7 @@ _libvirt_leave () {
   for d in libvirtd virtlogd; do
     grep -qx "$d" "$V2K_LIBVIRT_USERS/owned" || continue
     pkill -x "$d"
-    for _ in $(seq 100); do pgrep -x "$d" >/dev/null || break; sleep 0.1; done
+    for _ in $(seq 100); do _libvirt_running "$d" || break; sleep 0.1; done
   done
   rm -f "$V2K_LIBVIRT_USERS/owned"
 }
