@@ -67,10 +67,6 @@ compare_all "$WD" "incr rerun after a dropped connection"
 # synced.  The next snapshot removes it first, so that never more than
 # two v2k snapshots exist; if that fails again, no third one is taken.
 "$V2K_LAB" fault --state "$LAB_STATE" --clear
-v2k_snaps () {
-  "$V2K_LAB" info --state "$LAB_STATE" --vm web01 \
-    | jq '[.snapshots[] | select(.name | startswith("v2k-"))] | length'
-}
 gwrite 1 0 4096 11
 v2k --workdir "$WD" snapshot incr >/dev/null
 "$V2K_LAB" fault --state "$LAB_STATE" --task-fail RemoveSnapshot_Task

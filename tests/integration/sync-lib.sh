@@ -60,10 +60,16 @@ compare_all () { # workdir label
   note "$label: $n disks identical to $snap"
 }
 
+# How many v2k snapshots web01 has in vCenter.
+v2k_snaps () {
+  "$V2K_LAB" info --state "$LAB_STATE" --vm web01 \
+    | jq '[.snapshots[] | select(.name | startswith("v2k-"))] | length'
+}
+
 # At most two v2k snapshots exist at any time.
 check_snapshot_count () {
   local n
-  n=$("$V2K_LAB" info --state "$LAB_STATE" --vm web01 | jq '[.snapshots[] | select(.name | startswith("v2k-"))] | length')
+  n=$(v2k_snaps)
   [ "$n" -le 2 ] || fail "$n v2k snapshots exist"
 }
 

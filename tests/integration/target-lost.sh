@@ -54,10 +54,6 @@ compare_all "$WD" "incr once the target is back"
 
 # The final snapshot does not wait for a failed removal (the guest is
 # down): a warning, and the final sync removes what is left.
-v2k_snaps () {
-  "$V2K_LAB" info --state "$LAB_STATE" --vm web01 \
-    | jq '[.snapshots[] | select(.name | startswith("v2k-"))] | length'
-}
 gwrite 2 0 4096 4
 v2k --workdir "$WD" snapshot incr >/dev/null
 "$V2K_LAB" fault --state "$LAB_STATE" --task-fail RemoveSnapshot_Task
