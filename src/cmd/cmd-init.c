@@ -1,12 +1,12 @@
 /* init: find the VM, record its inventory and create the workdir. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <linux/fs.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <linux/fs.h>
-#include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -96,7 +96,7 @@ check_block_target (const char *path, const json_t *d)
 /* The target of disk i: a file under --dst, or what --target-map names
  * (a block device or an rbd image, written raw, or a file). */
 static int
-plan_target (json_t *d, size_t i, const struct init_opts *o, json_t *used)
+plan_target (json_t *d, size_t i, const struct init_opts *o, json_t *unused)
 {
   char path[4096], key[64];
   const char *m = mapped_target (o, d, i, key, sizeof key);
@@ -118,7 +118,7 @@ plan_target (json_t *d, size_t i, const struct init_opts *o, json_t *used)
     return -1;
   }
   if (m)
-    json_object_del (used, key);
+    json_object_del (unused, key);
   jset (d, "target", json_pack ("{s:s, s:s}", "path", path, "format", format));
   return 0;
 }
