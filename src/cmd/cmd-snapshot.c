@@ -145,6 +145,14 @@ vm_has_snapshot (const json_t *inv, const char *moref)
   return false;
 }
 
+static void
+mark_removed (struct v2k *v, json_t *s)
+{
+  jset (s, "removed", json_true ());
+  jset_str (s, "state", "removed");
+  v2k_save (v);
+}
+
 /* Remove v2k's older snapshots once 'snap' is synced (VMware's order:
  * sync N, then remove N-1).  A failure is a warning here: the data is
  * safe, and the next snapshot, sync or cleanup tries again.  Returns how
@@ -165,9 +173,7 @@ snapshot_remove_before (struct v2k *v, json_t *snap)
     if (inv == NULL && vim_vm_inventory (v->vim, vm, &inv) < 0)
       inv = NULL;
     if (inv && !vm_has_snapshot (inv, jstr (s, "moref"))) {
-      jset (s, "removed", json_true ());
-      jset_str (s, "state", "removed");
-      v2k_save (v);
+      mark_removed (v, s);
       continue;
     }
     if (vim_remove_snapshot (v->vim, jstr (s, "moref")) < 0) {
@@ -178,9 +184,7 @@ snapshot_remove_before (struct v2k *v, json_t *snap)
       left++;
       continue;
     }
-    jset (s, "removed", json_true ());
-    jset_str (s, "state", "removed");
-    v2k_save (v);
+    mark_removed (v, s);
     v2k_event (v, "info", "snapshot", NULL, "snapshot.removed",
                json_pack ("{s:s, s:s?}", "moref", jstr (s, "moref"),
                           "name", jstr (s, "name")));

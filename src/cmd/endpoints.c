@@ -274,16 +274,23 @@ target_starts_zero (const json_t *disk)
   return strncmp (path, "/dev/", 5) != 0 && strncmp (path, "rbd:", 4) != 0;
 }
 
+bool
+target_present (const json_t *disk)
+{
+  const char *path = jstr_or (json_object_get (disk, "target"), "path", "");
+  struct stat st;
+
+  /* rbd: not checked here; qemu-nbd fails to open a missing image
+   * clearly. */
+  return strncmp (path, "rbd:", 4) == 0 || stat (path, &st) == 0;
+}
+
 int
 check_target_present (const json_t *disk)
 {
-  const json_t *t = json_object_get (disk, "target");
-  const char *path = jstr_or (t, "path", "");
-  struct stat st;
+  const char *path = jstr_or (json_object_get (disk, "target"), "path", "");
 
-  if (strncmp (path, "rbd:", 4) == 0)
-    return 0;       /* qemu-nbd fails to open a missing image clearly */
-  if (stat (path, &st) == 0)
+  if (target_present (disk))
     return 0;
   v2k_error_errno (errno, "target '%s' of '%s' is gone; it holds the copy "
                    "the next changes are applied to, so v2k will not "

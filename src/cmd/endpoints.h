@@ -34,8 +34,10 @@ int open_target (struct v2k *v, const json_t *disk, unsigned flags,
  * zeroes); block devices and rbd images are not, and may hold old data. */
 bool target_starts_zero (const json_t *disk);
 
-/* An incremental copy (or a resumed one) needs the target it continues:
- * -1 with a clear error if it is gone. */
+/* Does the target exist (rbd images are assumed to)?  An incremental
+ * copy (or a resumed one) needs the target it continues:
+ * check_target_present() fails with a clear error if it is gone. */
+bool target_present (const json_t *disk);
 int check_target_present (const json_t *disk);
 
 /* Close endpoints and stop servers.  Returns -1 if a target server died

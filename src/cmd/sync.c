@@ -342,8 +342,19 @@ plan (struct sync_run *r)
         return -1;
       }
     }
-    if (changed_ranges (v->vim, vm, jstr (r->snap, "moref"), jint (d, "key"),
-                        jint (d, "capacity"), cid, &j->ranges, &j->pages) < 0) {
+    /* A new file reads as zeroes where the base copy writes nothing; a
+     * block device or an rbd image holds whatever was there before.  So
+     * there the whole disk is copied, holes as zero requests (BLKZEROOUT,
+     * NBD write-zeroes), the same list on every resume, and the list of
+     * allocated areas is not needed. */
+    j->whole = strcmp (r->kind, "base") == 0 && !target_starts_zero (d);
+    if (j->whole) {
+      if (jint (d, "capacity") > 0 &&
+          v2k_ranges_add (&j->ranges, 0, jint (d, "capacity")) < 0)
+        return -1;
+    }
+    else if (changed_ranges (v->vim, vm, jstr (r->snap, "moref"), jint (d, "key"),
+                             jint (d, "capacity"), cid, &j->ranges, &j->pages) < 0) {
       /* An unknown changeId means tracking was reset (CBT switched off
        * and on, some storage operations): only a new base is safe. */
       if (strcmp (cid, "*") != 0 && strstr (v2k_errmsg (), "InvalidArgument")
@@ -356,24 +367,12 @@ plan (struct sync_run *r)
         v2k_error_prefix ("disk '%s'", j->disk_id);
       return -1;
     }
-    v2k_ranges_coalesce (&j->ranges, r->o->coalesce_gap);
-    /* A new file reads as zeroes where the base copy writes nothing; a
-     * block device or an rbd image holds whatever was there before.  So
-     * the whole disk is copied, holes as zero requests (BLKZEROOUT,
-     * NBD write-zeroes), the same list on every resume. */
-    if (strcmp (r->kind, "base") == 0 && !target_starts_zero (d)) {
-      v2k_ranges_free (&j->ranges);
-      if (jint (d, "capacity") > 0 &&
-          v2k_ranges_add (&j->ranges, 0, jint (d, "capacity")) < 0)
-        return -1;
-      j->whole = true;
-    }
+    else
+      v2k_ranges_coalesce (&j->ranges, r->o->coalesce_gap);
     j->total = v2k_ranges_bytes (&j->ranges);
     ck = json_object_get (sync, "checkpoint");
     /* A base whose target vanished mid-copy simply starts again. */
-    if (json_is_object (ck) && strcmp (r->kind, "base") == 0 &&
-        access (jstr_or (json_object_get (d, "target"), "path", ""), F_OK) < 0 &&
-        strncmp (jstr_or (json_object_get (d, "target"), "path", ""), "rbd:", 4) != 0)
+    if (strcmp (r->kind, "base") == 0 && !target_present (d))
       ck = NULL;
     if (json_is_object (ck)
         && strcmp (jstr_or (ck, "snapshot", ""), jstr (r->snap, "moref")) == 0) {
