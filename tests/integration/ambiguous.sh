@@ -10,7 +10,6 @@ make_spec web01 "$(disk_json 1073741824 pvscsi 0 0)" \
         | .nics[0].mac = "00:50:56:aa:bb:02"]' > "$T/spec.json"
 start_lab "$T/spec.json"
 
-lab () { "$V2K_LAB" "$1" --state "$LAB_STATE" "${@:2}"; }
 prod=$(lab info --vm prod/web01 | jq -r .moref)
 test=$(lab info --vm test/web01 | jq -r .moref)
 [ -n "$prod" ] && [ -n "$test" ] && [ "$prod" != "$test" ] || fail "lab morefs: '$prod' '$test'"

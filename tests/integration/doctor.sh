@@ -55,6 +55,17 @@ fi
 v2k --workdir "$WD" doctor --json > "$T/good.json" || [ $rc -ne 0 ]
 jq -e 'map(select(.item == "vCenter login"))[0].status == "OK"' "$T/good.json" >/dev/null || fail "bad JSON"
 
+# An account without the snapshot and CBT rights: FAIL naming them, and
+# only them, exit 1.
+lab fault --deny-privileges VirtualMachine.State.CreateSnapshot,VirtualMachine.Config.ChangeTracking
+expect_fail v2k --workdir "$WD" doctor
+grep -q "^FAIL  vCenter privileges.*VirtualMachine.State.CreateSnapshot, VirtualMachine.Config.ChangeTracking$" "$T/out" ||
+  fail "missing privileges not a FAIL naming them: $(grep privileges "$T/out")"
+grep "privileges" "$T/out" | grep -q "RemoveSnapshot\|DiskRandomRead\|PowerO" && fail "privileges the account has reported missing"
+lab fault --clear
+v2k --workdir "$WD" doctor > "$T/again.out" 2>&1 || true
+grep -q "^OK    vCenter privileges" "$T/again.out" || fail "privileges not OK again after --clear"
+
 # Broken: no VDDK library, an nbdkit that does not exist, an unreachable
 # ESXi host, a wrong vCenter password.
 kill $LISTEN 2>/dev/null || true

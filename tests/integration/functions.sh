@@ -65,6 +65,8 @@ assert_contains () {
 requires jq qemu-img
 [ -x "$V2K" ] || skip "v2k is not built ($V2K)"
 
+lab () { "$V2K_LAB" "$1" --state "$LAB_STATE" "${@:2}"; }   # lab CMD ARGS: the running lab
+
 start_lab () { # SPEC: serve the lab in the background, export GOVC_* and LAB_*
   [ -x "$V2K_LAB" ] || skip "the lab is not built ($V2K_LAB)"
   export LAB_STATE=$T/lab V2K_LAB_STATE=$T/lab

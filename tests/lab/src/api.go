@@ -43,6 +43,7 @@ type faultReq struct {
 	TaskFail       string  `json:"task_fail"`
 	ExpireSessions bool    `json:"expire_sessions"`
 	NBDDropAfter   int64   `json:"nbd_drop_after"`
+	DenyPrivileges string  `json:"deny_privileges"`
 	Clear          bool    `json:"clear"`
 }
 
@@ -290,12 +291,21 @@ func (l *Lab) apiFault(q *faultReq) (interface{}, error) {
 	case q.Clear:
 		f.mu.Lock()
 		f.rules, f.delays, f.taskFail, f.nbdDrop = nil, map[string]time.Duration{}, map[string]*faultRule{}, 0
+		f.denied = map[string]bool{}
 		f.mu.Unlock()
 	case q.ExpireSessions:
 		l.expireSessions()
 	case q.NBDDropAfter > 0:
 		f.mu.Lock()
 		f.nbdDrop = q.NBDDropAfter
+		f.mu.Unlock()
+	case q.DenyPrivileges != "":
+		f.mu.Lock()
+		for _, p := range strings.Split(q.DenyPrivileges, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				f.denied[p] = true
+			}
+		}
 		f.mu.Unlock()
 	case q.TaskFail != "":
 		rule := &faultRule{Method: q.TaskFail, Fault: q.Fault, Message: q.Message}

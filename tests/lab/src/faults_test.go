@@ -85,3 +85,37 @@ func TestFaultInjection(t *testing.T) {
 }
 
 var serviceInstance = types.ManagedObjectReference{Type: "ServiceInstance", Value: "ServiceInstance"}
+
+// An account with too few rights: the privileges the lab is told to deny
+// disappear from FetchUserPrivilegeOnEntities, the others stay, and
+// --clear gives them back.
+func TestDenyPrivileges(t *testing.T) {
+	l := startLab(t, "")
+	vm := l.vm("web01").Reference()
+	am := object.NewAuthorizationManager(l.c.Client)
+	has := func() map[string]bool {
+		res, err := am.FetchUserPrivilegeOnEntities(ctx, []types.ManagedObjectReference{vm}, "administrator@vsphere.local")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, r := range res {
+			for _, p := range r.Privileges {
+				got[p] = true
+			}
+		}
+		return got
+	}
+	const snap, reconf = "VirtualMachine.State.CreateSnapshot", "VirtualMachine.Config.ChangeTracking"
+	if p := has(); !p[snap] || !p[reconf] {
+		t.Fatalf("the simulator's user lacks %s or %s from the start", snap, reconf)
+	}
+	l.mustLab("fault", "--deny-privileges", snap+", "+reconf)
+	if p := has(); p[snap] || p[reconf] || !p["System.View"] {
+		t.Errorf("after --deny-privileges: %s=%v %s=%v System.View=%v", snap, p[snap], reconf, p[reconf], p["System.View"])
+	}
+	l.mustLab("fault", "--clear")
+	if p := has(); !p[snap] || !p[reconf] {
+		t.Errorf("--clear did not give the privileges back")
+	}
+}

@@ -38,6 +38,7 @@ type faultState struct {
 	seen     map[string]bool // session cookies handed out or presented
 	expired  map[string]bool
 	nbdDrop  int64 // next stand-in connection drops after this many bytes; 0 = never
+	denied   map[string]bool // privileges FetchUserPrivilegeOnEntities leaves out
 }
 
 // loginMethods work without a session, so an expired cookie is dropped
@@ -155,7 +156,28 @@ func (l *Lab) serveSDK(w http.ResponseWriter, r *http.Request) {
 		bw.flush(fixByteArrays)
 		return
 	}
+	if name == "FetchUserPrivilegeOnEntities" {
+		f.mu.Lock()
+		denied := make([]string, 0, len(f.denied))
+		for p := range f.denied {
+			denied = append(denied, p)
+		}
+		f.mu.Unlock()
+		bw := &bufferedWriter{ResponseWriter: cookieWatcher{w, f}}
+		l.svc.ServeSDK(bw, r)
+		bw.flush(func(b []byte) []byte { return withoutPrivileges(b, denied) })
+		return
+	}
 	l.svc.ServeSDK(cookieWatcher{w, f}, r)
+}
+
+// withoutPrivileges drops the denied ids from a privileges answer: the
+// simulator grants its user everything, a real account often less.
+func withoutPrivileges(body []byte, denied []string) []byte {
+	for _, p := range denied {
+		body = bytes.ReplaceAll(body, []byte("<privileges>"+p+"</privileges>"), nil)
+	}
+	return body
 }
 
 // bufferedWriter holds a response so it can be edited before it is sent.

@@ -124,7 +124,7 @@ func cmdServe(args []string) error {
 	l := &Lab{spec: spec, state: dir, dsDirs: map[string]string{}, vms: map[string]*labVM{},
 		byRef: map[types.ManagedObjectReference]*labVM{}, user: "administrator@vsphere.local", pass: "v2k-Lab-pass1"}
 	l.faults = faultState{delays: map[string]time.Duration{}, taskFail: map[string]*faultRule{},
-		seen: map[string]bool{}, expired: map[string]bool{}}
+		seen: map[string]bool{}, expired: map[string]bool{}, denied: map[string]bool{}}
 	cert, thumb, err := makeCert(dir, spec.Host)
 	if err != nil {
 		return err
