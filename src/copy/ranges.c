@@ -96,6 +96,24 @@ v2k_ranges_coalesce (struct v2k_ranges *r, uint64_t gap)
   r->n = o;
 }
 
+void
+v2k_ranges_align (struct v2k_ranges *r, uint64_t align, uint64_t capacity)
+{
+  if (align <= 1)
+    return;
+  for (size_t i = 0; i < r->n; i++) {
+    uint64_t start = r->v[i].off - r->v[i].off % align;
+    uint64_t end = r->v[i].off + r->v[i].len;
+    uint64_t up = end % align ? end + (align - end % align) : end;
+
+    if (up < end || up > capacity)   /* overflow, or the disk ends first */
+      up = end > capacity ? end : capacity;
+    r->v[i].off = start;
+    r->v[i].len = up - start;
+  }
+  v2k_ranges_coalesce (r, 0);
+}
+
 int
 v2k_ranges_split (const struct v2k_ranges *in, uint64_t chunk,
                   struct v2k_ranges *out)

@@ -47,6 +47,14 @@ int v2k_ranges_check (const struct v2k_ranges *r);
  * The list must be sorted. */
 void v2k_ranges_coalesce (struct v2k_ranges *r, uint64_t gap);
 
+/* Widen every range outwards to multiples of 'align' (but not past
+ * 'capacity'), merging those that then touch.  Changed areas reported at
+ * sector granularity are then copied as whole qcow2 clusters and VMDK
+ * grains (64 KiB): reading a little more of the source costs less than
+ * the target's read-modify-write of every partial page and cluster.
+ * The list must be sorted. */
+void v2k_ranges_align (struct v2k_ranges *r, uint64_t align, uint64_t capacity);
+
 /* Cut every range into pieces of at most 'chunk' bytes, aligned to the
  * range start, into 'out' (appended). */
 int v2k_ranges_split (const struct v2k_ranges *in, uint64_t chunk,

@@ -63,6 +63,42 @@ test_coalesce (void **state)
 }
 
 static void
+test_align (void **state)
+{
+  const uint64_t K64 = 65536, cap = 10 * K64 + 1536;   /* not a multiple */
+  struct v2k_ranges r = V2K_RANGES_INIT;
+
+  v2k_ranges_add (&r, 512, 512);                 /* inside cluster 0 */
+  v2k_ranges_add (&r, K64 - 512, 1024);          /* straddles 0 and 1 */
+  v2k_ranges_add (&r, 3 * K64, K64);             /* already aligned */
+  v2k_ranges_add (&r, 5 * K64 + 4096, 4096);     /* alone in cluster 5 */
+  v2k_ranges_add (&r, 6 * K64 - 1, 1);           /* touches 5 once widened */
+  v2k_ranges_add (&r, 10 * K64 + 512, 512);      /* in the short last piece */
+  v2k_ranges_align (&r, K64, cap);
+  assert_int_equal (v2k_ranges_check (&r), 0);
+  assert_int_equal (r.n, 4);
+  assert_int_equal (r.v[0].off, 0);
+  assert_int_equal (r.v[0].len, 2 * K64);
+  assert_int_equal (r.v[1].off, 3 * K64);
+  assert_int_equal (r.v[1].len, K64);
+  assert_int_equal (r.v[2].off, 5 * K64);
+  assert_int_equal (r.v[2].len, K64);
+  assert_int_equal (r.v[3].off, 10 * K64);
+  assert_int_equal (r.v[3].len, 1536);            /* stops at the capacity */
+  v2k_ranges_align (&r, 1, cap);                  /* no-op */
+  assert_int_equal (r.n, 4);
+  v2k_ranges_free (&r);
+
+  /* Near the top of the 64-bit range the rounding must not wrap. */
+  v2k_ranges_add (&r, UINT64_MAX - 1000, 10);
+  v2k_ranges_align (&r, K64, UINT64_MAX);
+  assert_int_equal (r.n, 1);
+  assert_true (r.v[0].off <= UINT64_MAX - 1000);
+  assert_int_equal (r.v[0].off + r.v[0].len, UINT64_MAX);
+  v2k_ranges_free (&r);
+}
+
+static void
 test_split (void **state)
 {
   struct v2k_ranges in = V2K_RANGES_INIT, out = V2K_RANGES_INIT;
@@ -190,6 +226,7 @@ main (void)
     cmocka_unit_test (test_add_merges_touching),
     cmocka_unit_test (test_check),
     cmocka_unit_test (test_coalesce),
+    cmocka_unit_test (test_align),
     cmocka_unit_test (test_split),
     cmocka_unit_test (test_clip_and_after),
     cmocka_unit_test (test_cbt_ok),
