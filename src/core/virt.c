@@ -1,6 +1,8 @@
 #include "core/virt.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,63 @@
 #include <libvirt/virterror.h>
 
 #include "util/error.h"
+
+/* libvirt is loaded when a command first needs it (cutover, rollback,
+ * doctor, cleanup): linked, its ~30 libraries and their constructors
+ * cost every command, status and sync included, tens of milliseconds.
+ * The functions are called through this table, typed from the headers. */
+#define LIBVIRT_FUNCS(F)                                                 \
+  F (virSetErrorFunc) F (virGetLastErrorMessage)                         \
+  F (virConnectOpen) F (virConnectClose) F (virConnectGetType)           \
+  F (virConnectGetLibVersion) F (virConnectGetVersion)                   \
+  F (virConnectGetDomainCapabilities)                                    \
+  F (virDomainLookupByUUIDString) F (virDomainDefineXML)                 \
+  F (virDomainGetUUIDString) F (virDomainGetName) F (virDomainIsActive)  \
+  F (virDomainCreate) F (virDomainDestroy) F (virDomainUndefineFlags)    \
+  F (virDomainUndefine) F (virDomainFree)
+
+static struct {
+#define DECLARE(f) __typeof__ (f) *f;
+  LIBVIRT_FUNCS (DECLARE)
+#undef DECLARE
+} lv;
+
+static pthread_once_t lv_once = PTHREAD_ONCE_INIT;
+static char lv_error[512] = "not loaded";   /* empty once it is */
+
+static void
+load_libvirt (void)
+{
+  void *h = dlopen ("libvirt.so.0", RTLD_NOW | RTLD_LOCAL);
+  const char *e;
+
+  if (h == NULL) {
+    snprintf (lv_error, sizeof lv_error, "%s", dlerror ());
+    return;
+  }
+  /* POSIX's way to turn dlsym's void * into a function pointer. */
+#define LOAD(f)                                                         \
+  if ((*(void **) &lv.f = dlsym (h, #f)) == NULL) {                     \
+    e = dlerror ();                                                     \
+    snprintf (lv_error, sizeof lv_error, "no '%s': %s", #f, e ? e : ""); \
+    return;                                                             \
+  }
+  LIBVIRT_FUNCS (LOAD)
+#undef LOAD
+  lv_error[0] = '\0';
+}
+
+static int
+need_libvirt (void)
+{
+  pthread_once (&lv_once, load_libvirt);
+  if (lv_error[0]) {
+    v2k_error ("cannot load libvirt ('libvirt.so.0', package libvirt0): %s",
+               lv_error);
+    return -1;
+  }
+  return 0;
+}
 
 /* libvirt prints its errors to stderr by default; v2k reports them
  * through its own error path instead. */
@@ -24,11 +83,13 @@ open_conn (const char *uri)
 {
   virConnectPtr c;
 
-  virSetErrorFunc (NULL, quiet);
-  c = virConnectOpen (uri);
+  if (need_libvirt () < 0)
+    return NULL;
+  lv.virSetErrorFunc (NULL, quiet);
+  c = lv.virConnectOpen (uri);
   if (c == NULL)
     v2k_error ("cannot connect to libvirt at '%s': %s", uri,
-               virGetLastErrorMessage ());
+               lv.virGetLastErrorMessage ());
   return c;
 }
 
@@ -39,21 +100,21 @@ dom_error (const char *what, virDomainPtr d)
 {
   char msg[1024];
 
-  snprintf (msg, sizeof msg, "%s", virGetLastErrorMessage ());
-  v2k_error ("cannot %s domain '%s': %s", what, virDomainGetName (d), msg);
+  snprintf (msg, sizeof msg, "%s", lv.virGetLastErrorMessage ());
+  v2k_error ("cannot %s domain '%s': %s", what, lv.virDomainGetName (d), msg);
 }
 
 static virDomainPtr
 lookup (virConnectPtr c, const char *uuid)
 {
-  return virDomainLookupByUUIDString (c, uuid);
+  return lv.virDomainLookupByUUIDString (c, uuid);
 }
 
 static void
 cleanup_conn (virConnectPtr *c)
 {
   if (*c)
-    virConnectClose (*c);
+    lv.virConnectClose (*c);
 }
 #define CLEANUP_CONN __attribute__ ((cleanup (cleanup_conn)))
 
@@ -61,7 +122,7 @@ static void
 cleanup_dom (virDomainPtr *d)
 {
   if (*d)
-    virDomainFree (*d);
+    lv.virDomainFree (*d);
 }
 #define CLEANUP_DOM __attribute__ ((cleanup (cleanup_dom)))
 
@@ -74,13 +135,13 @@ virt_define (const char *uri, const char *xml, char **uuid)
 
   if (c == NULL)
     return -1;
-  d = virDomainDefineXML (c, xml);
+  d = lv.virDomainDefineXML (c, xml);
   if (d == NULL) {
-    v2k_error ("cannot define the domain: %s", virGetLastErrorMessage ());
+    v2k_error ("cannot define the domain: %s", lv.virGetLastErrorMessage ());
     return -1;
   }
-  if (virDomainGetUUIDString (d, buf) < 0 || (*uuid = strdup (buf)) == NULL) {
-    v2k_error ("cannot read the domain's UUID: %s", virGetLastErrorMessage ());
+  if (lv.virDomainGetUUIDString (d, buf) < 0 || (*uuid = strdup (buf)) == NULL) {
+    v2k_error ("cannot read the domain's UUID: %s", lv.virGetLastErrorMessage ());
     return -1;
   }
   return 0;
@@ -96,10 +157,10 @@ virt_start (const char *uri, const char *uuid)
     return -1;
   d = lookup (c, uuid);
   if (d == NULL) {
-    v2k_error ("no domain with UUID '%s': %s", uuid, virGetLastErrorMessage ());
+    v2k_error ("no domain with UUID '%s': %s", uuid, lv.virGetLastErrorMessage ());
     return -1;
   }
-  if (virDomainIsActive (d) != 1 && virDomainCreate (d) < 0) {
+  if (lv.virDomainIsActive (d) != 1 && lv.virDomainCreate (d) < 0) {
     dom_error ("start", d);
     return -1;
   }
@@ -116,7 +177,7 @@ virt_state (const char *uri, const char *uuid, bool *exists, bool *running)
     return -1;
   d = lookup (c, uuid);
   *exists = d != NULL;
-  *running = d && virDomainIsActive (d) == 1;
+  *running = d && lv.virDomainIsActive (d) == 1;
   return 0;
 }
 
@@ -131,12 +192,12 @@ virt_remove (const char *uri, const char *uuid)
   d = lookup (c, uuid);
   if (d == NULL)
     return 0;
-  if (virDomainIsActive (d) == 1 && virDomainDestroy (d) < 0) {
+  if (lv.virDomainIsActive (d) == 1 && lv.virDomainDestroy (d) < 0) {
     dom_error ("stop", d);
     return -1;
   }
-  if (virDomainUndefineFlags (d, VIR_DOMAIN_UNDEFINE_NVRAM) < 0
-      && virDomainUndefine (d) < 0) {
+  if (lv.virDomainUndefineFlags (d, VIR_DOMAIN_UNDEFINE_NVRAM) < 0
+      && lv.virDomainUndefine (d) < 0) {
     dom_error ("undefine", d);
     return -1;
   }
@@ -151,11 +212,11 @@ virt_preflight (const char *uri, const char *domain_type)
 
   if (c == NULL)
     return -1;
-  caps = virConnectGetDomainCapabilities (c, NULL, "x86_64", "q35",
+  caps = lv.virConnectGetDomainCapabilities (c, NULL, "x86_64", "q35",
                                           domain_type, 0);
   if (caps == NULL) {
     v2k_error ("libvirt at '%s' cannot run x86_64 q35 domains of type '%s': %s",
-               uri, domain_type, virGetLastErrorMessage ());
+               uri, domain_type, lv.virGetLastErrorMessage ());
     return -1;
   }
   free (caps);
@@ -166,20 +227,20 @@ int
 virt_probe (const char *uri, char **info)
 {
   virConnectPtr c = open_conn (uri);
-  unsigned long lv = 0, hv = 0;
+  unsigned long libver = 0, hv = 0;
   const char *type;
   int r;
 
   *info = NULL;
   if (c == NULL)
     return -1;
-  type = virConnectGetType (c);
-  virConnectGetLibVersion (c, &lv);
-  virConnectGetVersion (c, &hv);
-  r = asprintf (info, "libvirt %lu.%lu.%lu, %s %lu.%lu.%lu", lv / 1000000,
-                lv / 1000 % 1000, lv % 1000, type ? type : "hypervisor",
+  type = lv.virConnectGetType (c);
+  lv.virConnectGetLibVersion (c, &libver);
+  lv.virConnectGetVersion (c, &hv);
+  r = asprintf (info, "libvirt %lu.%lu.%lu, %s %lu.%lu.%lu", libver / 1000000,
+                libver / 1000 % 1000, libver % 1000, type ? type : "hypervisor",
                 hv / 1000000, hv / 1000 % 1000, hv % 1000);
-  virConnectClose (c);
+  lv.virConnectClose (c);
   if (r < 0) {
     *info = NULL;
     v2k_error ("out of memory");
