@@ -14,7 +14,7 @@ $(BUILD)/build.ninja:
 	meson setup $(BUILD) --prefix=$(PREFIX)
 
 $(ASAN_BUILD)/build.ninja:
-	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Db_asneeded=false
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
 
 deps:
 	scripts/install-deps
