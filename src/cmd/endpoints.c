@@ -170,7 +170,7 @@ open_vddk (struct v2k *v, const json_t *disk, const json_t *snap,
   if (io->src_srv == NULL)
     goto cleanup;
   io->src = v2k_ep_nbd_unix (io->src_srv->socket, V2K_EP_EXTENTS);
-  ret = io->src ? 0 : -1;
+  ret = io->src && v2k_ep_set_name (io->src, file) == 0 ? 0 : -1;
 
  cleanup:
   vddk_creds_free (&vc);
@@ -213,7 +213,7 @@ open_file_transport (struct v2k *v, const json_t *disk, const json_t *snap,
   if (io->src_srv == NULL)
     return -1;
   io->src = v2k_ep_nbd_unix (io->src_srv->socket, V2K_EP_EXTENTS);
-  return io->src ? 0 : -1;
+  return io->src && v2k_ep_set_name (io->src, local) == 0 ? 0 : -1;
 }
 
 int
@@ -341,6 +341,10 @@ open_target (struct v2k *v, const json_t *disk, unsigned flags,
     if (io->dst_srv == NULL)
       return -1;
     io->dst = v2k_ep_nbd_unix (io->dst_srv->socket, ro ? 0 : V2K_EP_WRITE);
+    if (io->dst && v2k_ep_set_name (io->dst, path) < 0) {
+      close_target (io);
+      return -1;
+    }
   }
   else
     io->dst = v2k_ep_file (path, ro ? 0 : V2K_EP_WRITE);

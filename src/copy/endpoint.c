@@ -1,6 +1,7 @@
 /* Backend-independent endpoint helpers (see endpoint.h). */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "copy/endpoint.h"
 #include "util/error.h"
@@ -13,6 +14,20 @@ v2k_ep_close (struct v2k_ep *ep)
   ep->ops->close (ep);
   free (ep->name);
   free (ep);
+}
+
+int
+v2k_ep_set_name (struct v2k_ep *ep, const char *name)
+{
+  char *n = strdup (name);
+
+  if (n == NULL) {
+    v2k_error_errno (errno, "strdup");
+    return -1;
+  }
+  free (ep->name);
+  ep->name = n;
+  return 0;
 }
 
 int

@@ -86,6 +86,11 @@ struct v2k_ep *v2k_ep_nbd_uri (const char *uri, unsigned flags);
  * (see v2k_target_create in server.h); its size is the disk size. */
 struct v2k_ep *v2k_ep_file (const char *path, unsigned flags);
 
+/* Name an endpoint for messages by what it serves (the image behind a
+ * server's socket): "cannot write target '/dst/disk0.qcow2'" tells an
+ * operator more than a private socket path.  -1 if out of memory. */
+int v2k_ep_set_name (struct v2k_ep *ep, const char *name);
+
 /* Close and free; NULL is fine.  Pending requests are abandoned. */
 void v2k_ep_close (struct v2k_ep *ep);
 
