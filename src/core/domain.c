@@ -219,13 +219,18 @@ domain_xml (const json_t *m, const struct domain_opts *o)
   child (dom, "name", o->name ? o->name : jstr_or (target, "name", "vm"));
   if (jstr (vm, "uuid"))
     child (dom, "uuid", jstr (vm, "uuid"));
-  n = child (dom, "description", NULL);
   {
-    char desc[512];
-    snprintf (desc, sizeof desc, "migrated by v2k from %s (%s), run %s",
-              jstr_or (vm, "name", "?"), jstr_or (vm, "moref", "?"),
-              jstr_or (m, "run_id", "?"));
-    xmlNodeSetContent (n, BAD_CAST desc);
+    /* child() escapes; xmlNodeSetContent would read a VM name's '&' as
+     * the start of an entity. */
+    char *desc;
+    if (asprintf (&desc, "migrated by v2k from %s (%s), run %s",
+                  jstr_or (vm, "name", "?"), jstr_or (vm, "moref", "?"),
+                  jstr_or (m, "run_id", "?")) < 0) {
+      v2k_error ("out of memory");
+      goto cleanup;
+    }
+    child (dom, "description", desc);
+    free (desc);
   }
   n = child (dom, "memory", NULL);
   attr (n, "unit", "MiB");

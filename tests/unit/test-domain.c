@@ -27,6 +27,7 @@ static const char *cases[] = {
   "override-bus-vcpu-memory",
   "block-and-rbd-targets",
   "network-unmapped",
+  "special-characters",
 };
 
 static void
