@@ -14,7 +14,7 @@
 #include "util/error.h"
 
 /* libvirt is loaded when a command first needs it (cutover, rollback,
- * doctor, cleanup): linked, its ~30 libraries and their constructors
+ * doctor): linked, the ~20 libraries it alone needs and their constructors
  * cost every command, status and sync included, tens of milliseconds.
  * The functions are called through this table, typed from the headers. */
 #define LIBVIRT_FUNCS(F)                                                 \
