@@ -101,9 +101,10 @@ server_free (struct v2k_server *srv)
   free (srv);
 }
 
-struct v2k_server *
-v2k_server_start (const char *const *argv, const char *tmpdir,
-                  const char *logfile, int timeout_ms)
+/* deathsig: what the child gets when the thread that started it dies. */
+static struct v2k_server *
+start_server (const char *const *argv, const char *tmpdir,
+              const char *logfile, int timeout_ms, int deathsig)
 {
   struct v2k_server *srv = NULL, *ret = NULL;
   CLEANUP_FREE char *tmpl = NULL;
@@ -168,7 +169,7 @@ v2k_server_start (const char *const *argv, const char *tmpdir,
     goto cleanup;
   }
   if (srv->pid == 0) {
-    prctl (PR_SET_PDEATHSIG, SIGTERM);
+    prctl (PR_SET_PDEATHSIG, deathsig);
     if (getppid () != parent)
       _exit (126);
     /* dup2 clears O_CLOEXEC on the new descriptors only. */
@@ -221,6 +222,13 @@ v2k_server_start (const char *const *argv, const char *tmpdir,
   if (nullfd >= 0)
     close (nullfd);
   return ret;
+}
+
+struct v2k_server *
+v2k_server_start (const char *const *argv, const char *tmpdir,
+                  const char *logfile, int timeout_ms)
+{
+  return start_server (argv, tmpdir, logfile, timeout_ms, SIGTERM);
 }
 
 int
@@ -319,7 +327,15 @@ v2k_server_qemu_nbd (const char *qemu_nbd, const char *image,
   argv[i++] = "--pid-file=@PIDFILE@";
   argv[i++] = image;
   argv[i] = NULL;
-  return v2k_server_start (argv, NULL, logfile, timeout_ms);
+  /* qemu-nbd (7.2 and later) sets its "terminate" state from its SIGTERM
+   * handler and then, once the image is open, sets it back to "running"
+   * before its main loop: a SIGTERM in that window is lost and the
+   * --persistent server stays for ever.  So when v2k dies it gets
+   * SIGKILL, which cannot be lost.  A target killed so is like one after
+   * a crash: qcow2 is consistent at every flush, and v2k trusts nothing
+   * after its last flushed checkpoint; at worst it leaks clusters.  The
+   * normal stop is still SIGTERM (v2k_server_stop). */
+  return start_server (argv, NULL, logfile, timeout_ms, SIGKILL);
 }
 
 struct v2k_server *

@@ -8,9 +8,9 @@
  * and qemu-nbd accept connections.  It fails if the child exits first
  * (the message quotes the last line of the log) or after timeout_ms.
  *
- * The child gets SIGTERM if the thread that started it dies
- * (PR_SET_PDEATHSIG), so a kill -9 of v2k never leaves a server behind;
- * start and stop a server from the same thread.  Secrets never belong in
+ * The child gets SIGTERM (qemu-nbd: SIGKILL, see server.c) if the thread
+ * that started it dies (PR_SET_PDEATHSIG), so a kill -9 of v2k never
+ * leaves a server behind; start and stop a server from the same thread.  Secrets never belong in
  * argv: nbdkit takes password=+FILE.
  */
 #ifndef V2K_COPY_SERVER_H

@@ -33,9 +33,9 @@ sync_with_kills () { # kind max_kills
       if kill -9 $pid 2>/dev/null; then
         wait $pid 2>/dev/null || true
         k=$((k + 1)); kills=$((kills + 1))
-        # No server may outlive v2k: they get SIGTERM and shut down
-        # cleanly, which for the target means flushing what the copy
-        # wrote (seconds on a slow disk shared with another test).
+        # No server may outlive v2k (qemu-nbd gets SIGKILL when v2k dies,
+        # see kill-server-start.sh); exiting can still take a moment on a
+        # disk shared with another test.
         local w
         for ((w = 0; w < 300; w++)); do
           pgrep -f "qemu-nbd.*$T/" >/dev/null || break
