@@ -32,11 +32,7 @@ for i in $(seq 30); do
   sleep "0.00$((RANDOM % 10))"
   kill -9 $pid 2>/dev/null && landed=$((landed + 1))
   wait $pid 2>/dev/null || true
-  for ((w = 0; w < 40; w++)); do
-    pgrep -f "qemu-nbd.*$T/" >/dev/null || break
-    sleep 0.05
-  done
-  if pgrep -af "qemu-nbd.*$T/" >&2; then
+  if ! servers_gone 2; then
     left=$((left + 1))
     pkill -9 -f "qemu-nbd.*$T/" || true
   fi

@@ -33,16 +33,9 @@ sync_with_kills () { # kind max_kills
       if kill -9 $pid 2>/dev/null; then
         wait $pid 2>/dev/null || true
         k=$((k + 1)); kills=$((kills + 1))
-        # No server may outlive v2k (qemu-nbd gets SIGKILL when v2k dies,
-        # see kill-server-start.sh); exiting can still take a moment on a
-        # disk shared with another test.
-        local w
-        for ((w = 0; w < 300; w++)); do
-          pgrep -f "qemu-nbd.*$T/" >/dev/null || break
-          sleep 0.1
-        done
-        ! pgrep -af "qemu-nbd.*$T/" >&2 || fail "qemu-nbd left behind 30 s after kill -9"
-        [ $w -lt 50 ] || note "servers took $((w / 10)) s to exit after kill -9"
+        # No server may outlive v2k (see kill-server-start.sh); exiting
+        # can still take a moment on a disk shared with another test.
+        servers_gone 30 || fail "qemu-nbd left behind 30 s after kill -9"
         continue
       fi
     fi

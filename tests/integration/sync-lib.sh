@@ -66,6 +66,17 @@ v2k_snaps () {
     | jq '[.snapshots[] | select(.name | startswith("v2k-"))] | length'
 }
 
+# After a kill -9 of v2k: every server it started (qemu-nbd gets SIGKILL
+# when v2k dies) is gone within SECONDS; those left are named on stderr.
+servers_gone () { # seconds
+  local w
+  for ((w = 0; w < $1 * 20; w++)); do
+    pgrep -f "qemu-nbd.*$T/" >/dev/null || return 0
+    sleep 0.05
+  done
+  ! pgrep -af "qemu-nbd.*$T/" >&2
+}
+
 # At most two v2k snapshots exist at any time.
 check_snapshot_count () {
   local n
