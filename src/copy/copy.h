@@ -4,7 +4,9 @@
  * at most 'chunk' bytes each, so memory is max_requests * chunk whatever
  * the disk size.  Each piece of a range is classified before it is read:
  *   - the source says (NBD block status, SEEK_HOLE) it reads as zeroes:
- *     never read; BASE skips it, INCR zeroes it on the target;
+ *     never read; BASE skips it, INCR zeroes it on the target (the source
+ *     is asked only about ranges longer than one chunk: a shorter one
+ *     costs one read either way);
  *   - otherwise it is read; an all-zero buffer is treated as above,
  *     anything else is written.
  *

@@ -131,6 +131,83 @@ test_base_then_incr (void **state)
   v2k_ep_close (dst);
 }
 
+/* The source is asked for extents only about a range longer than one
+ * chunk, and never beyond it: a query over the gaps between scattered
+ * areas holds a VMDK server's reads back (copy.c, classify). */
+static const struct v2k_ep_ops *real_ops;
+static int n_queries;
+static uint64_t query_lo = UINT64_MAX, query_hi;
+
+static int
+counting_extents (struct v2k_ep *ep, uint64_t off, uint64_t len,
+                  v2k_ep_extent_fn fn, void *opaque)
+{
+  n_queries++;
+  if (off < query_lo)
+    query_lo = off;
+  if (off + len > query_hi)
+    query_hi = off + len;
+  return real_ops->extents (ep, off, len, fn, opaque);
+}
+
+static void
+test_extents_only_for_long_ranges (void **state)
+{
+  struct v2k_ep *src, *dst;
+  struct v2k_ep_ops ops;
+  struct v2k_ranges r = V2K_RANGES_INIT;
+  struct v2k_copy_stats st;
+  struct v2k_verify_result vr;
+  struct v2k_copy_opts o = { .mode = V2K_COPY_INCR, .chunk = 1 << 20 };
+  uint64_t pos;
+
+  assert_int_equal (v2k_target_create (dstpath, "raw", SIZE, 0, NULL), 0);
+  src = v2k_ep_file (srcpath, V2K_EP_EXTENTS);
+  dst = v2k_ep_file (dstpath, V2K_EP_WRITE);
+  assert_non_null (src);
+  assert_non_null (dst);
+  assert_true (src->can_extents);
+  real_ops = src->ops;
+  ops = *src->ops;
+  ops.extents = counting_extents;
+  src->ops = &ops;
+
+  /* Scattered areas of at most one chunk: read, never asked about; the
+   * zeroes at 6 MiB (allocated, then a hole) are still found, in the
+   * buffer, and zeroed; the rest is written. */
+  v2k_ranges_add (&r, 0, 65536);
+  v2k_ranges_add (&r, 4 * 1024 * 1024 - 65536, 131072);
+  v2k_ranges_add (&r, 6 * 1024 * 1024, 1 << 20);
+  v2k_ranges_add (&r, SIZE - 512, 512);
+  n_queries = 0;
+  assert_int_equal (v2k_copy (src, dst, &r, &o, &st, &pos), 0);
+  assert_int_equal (n_queries, 0);
+  assert_true (st.bytes_zeroed >= (1 << 20));
+  assert_int_equal (st.bytes_read, st.bytes_total);
+  assert_int_equal (st.bytes_done, st.bytes_total);
+  assert_int_equal (v2k_verify_full (src, dst, 0, &vr), 0);
+  assert_true (vr.equal);
+
+  /* A range over several chunks is asked about, within its bounds:
+   * its unallocated part is zeroed without being read. */
+  v2k_ranges_free (&r);
+  v2k_ranges_add (&r, 1 << 20, 4 << 20);
+  query_lo = UINT64_MAX;
+  query_hi = 0;
+  assert_int_equal (v2k_copy (src, dst, &r, &o, &st, &pos), 0);
+  assert_true (n_queries >= 1);
+  assert_true (query_lo >= (1 << 20));
+  assert_true (query_hi <= (5 << 20));
+  assert_true (st.bytes_read < st.bytes_total);
+  assert_int_equal (v2k_verify_full (src, dst, 0, &vr), 0);
+  assert_true (vr.equal);
+
+  v2k_ranges_free (&r);
+  src->ops = real_ops;
+  v2k_ep_close (src);
+  v2k_ep_close (dst);
+}
+
 static void
 test_sample_ranges_deterministic (void **state)
 {
@@ -149,6 +226,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_base_then_incr),
+    cmocka_unit_test (test_extents_only_for_long_ranges),
     cmocka_unit_test (test_sample_ranges_deterministic),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
