@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "copy/server.h"
+#include "copy/vmdk.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 
@@ -266,55 +267,63 @@ v2k_server_stop (struct v2k_server *srv)
   return ret;
 }
 
-struct v2k_server *
-v2k_server_qemu_nbd (const char *qemu_nbd, const char *image,
-                     const char *format, unsigned flags,
-                     const char *logfile, int timeout_ms)
+/* "driver=FORMAT,file.driver=file,EXTRA,file.filename=IMAGE" for
+ * --image-opts, commas in the path doubled (QemuOpts' escape). */
+static char *
+image_opts (const char *image, const char *format, const char *extra)
+{
+  size_t n = 0;
+  char *s, *q;
+
+  for (const char *p = image; *p; p++)
+    n += *p == ',' ? 2 : 1;
+  s = malloc (n + strlen (format) + strlen (extra) + 64);
+  if (s == NULL) {
+    v2k_error_errno (errno, "cannot allocate arguments");
+    return NULL;
+  }
+  q = s + sprintf (s, "driver=%s,file.driver=file,%s%sfile.filename=",
+                   format, extra, *extra ? "," : "");
+  for (const char *p = image; *p; p++) {
+    *q++ = *p;
+    if (*p == ',')
+      *q++ = ',';
+  }
+  *q = '\0';
+  return s;
+}
+
+static struct v2k_server *
+qemu_nbd (const char *qemu_nbd, const char *image, const char *format,
+          unsigned flags, const char *extra, const char *logfile,
+          int timeout_ms)
 {
   const char *argv[16];
   size_t i = 0;
   CLEANUP_FREE char *fmt = NULL;
-  CLEANUP_FREE char *shared = NULL;
+  CLEANUP_FREE char *opts = NULL;
 
-  if (asprintf (&fmt, "--format=%s", format) == -1) {
-    v2k_error_errno (errno, "cannot allocate arguments");
-    return NULL;
-  }
   argv[i++] = qemu_nbd ? qemu_nbd : "qemu-nbd";
-  if ((flags & V2K_QNBD_SHARE) && (flags & V2K_QNBD_READONLY)) {
-    /* qemu-nbd has no --force-share: turn image locking off through the
-     * options of the file protocol instead (commas in the path are
-     * doubled, QemuOpts' escape). */
-    size_t n = 0;
-    for (const char *p = image; *p; p++)
-      n += *p == ',' ? 2 : 1;
-    shared = malloc (n + strlen (format) + 80);
-    if (shared == NULL) {
+  if (*extra) {
+    opts = image_opts (image, format, extra);
+    if (opts == NULL)
+      return NULL;
+    argv[i++] = "--image-opts";
+    image = opts;
+  }
+  else {
+    if (asprintf (&fmt, "--format=%s", format) == -1) {
       v2k_error_errno (errno, "cannot allocate arguments");
       return NULL;
     }
-    char *q = shared + sprintf (shared, "driver=%s,file.driver=file,file.locking=off,file.filename=", format);
-    for (const char *p = image; *p; p++) {
-      *q++ = *p;
-      if (*p == ',')
-        *q++ = ',';
-    }
-    *q = '\0';
-    argv[i++] = "--image-opts";
-    image = shared;
-  }
-  else
     argv[i++] = fmt;
+  }
   if (flags & V2K_QNBD_READONLY)
     argv[i++] = "--read-only";
   /* Persistent and shared: verify may open a second connection, and a
    * reconnect after a dropped connection must find the server alive. */
   argv[i++] = "--persistent";
   argv[i++] = "--shared=0";
-  /* Not --aio=io_uring, although it makes small scattered reads 2x
-   * faster here: qemu 7.2's qemu-nbd hangs opening a VMDK whose
-   * descriptor is a small text file (the short read at its end never
-   * completes). */
   if (flags & V2K_QNBD_DIRECT) {
     argv[i++] = "--cache=none";
     argv[i++] = "--aio=native";
@@ -336,6 +345,46 @@ v2k_server_qemu_nbd (const char *qemu_nbd, const char *image,
    * after its last flushed checkpoint; at worst it leaks clusters.  The
    * normal stop is still SIGTERM (v2k_server_stop). */
   return start_server (argv, NULL, logfile, timeout_ms, SIGKILL);
+}
+
+struct v2k_server *
+v2k_server_qemu_nbd (const char *qemu_nbd_path, const char *image,
+                     const char *format, unsigned flags,
+                     const char *logfile, int timeout_ms)
+{
+  CLEANUP_FREE char *uring = NULL;
+  char extra[4096] = "";
+  struct v2k_server *srv;
+
+  /* qemu-nbd has no --force-share: image locking is turned off through
+   * the options of the file protocol instead. */
+  if ((flags & V2K_QNBD_SHARE) && (flags & V2K_QNBD_READONLY))
+    strcpy (extra, "file.locking=off");
+  /* A snapshot's data files are read with io_uring (see vmdk.h). */
+  if ((flags & V2K_QNBD_READONLY) && !(flags & V2K_QNBD_DIRECT) &&
+      strcmp (format, "vmdk") == 0) {
+    if (v2k_vmdk_uring_opts (image, &uring) == -1)
+      return NULL;
+    if (uring && strlen (extra) + strlen (uring) + 2 < sizeof extra)
+      snprintf (extra + strlen (extra), sizeof extra - strlen (extra),
+                "%s%s", *extra ? "," : "", uring);
+    else if (uring) {
+      free (uring);
+      uring = NULL;
+    }
+  }
+  srv = qemu_nbd (qemu_nbd_path, image, format, flags, extra, logfile,
+                  timeout_ms);
+  /* A qemu built without io_uring refuses the option: the thread pool
+   * reads the same bytes. */
+  if (srv == NULL && uring) {
+    extra[0] = '\0';
+    if ((flags & V2K_QNBD_SHARE) && (flags & V2K_QNBD_READONLY))
+      strcpy (extra, "file.locking=off");
+    srv = qemu_nbd (qemu_nbd_path, image, format, flags, extra, logfile,
+                    timeout_ms);
+  }
+  return srv;
 }
 
 struct v2k_server *
