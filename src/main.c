@@ -29,7 +29,8 @@
 #define U_SNAPSHOT "snapshot base|incr|final [--name NAME] [--quiesce]"
 #define U_SYNC \
   "sync base|incr|final [--jobs N] [--chunk BYTES] [--coalesce-gap BYTES]\n" \
-  "     [--keep-snapshots] [--nbdkit PATH] [--retries N] [--checkpoint-bytes BYTES]"
+  "     [--keep-snapshots] [--nbdkit PATH] [--retries N] [--checkpoint-bytes BYTES]\n" \
+  "     [--io-timeout 300s]"
 #define U_VERIFY "verify [--mode quick|full] [--samples N] [--seed S]"
 #define U_CUTOVER \
   "cutover [--shutdown guest|poweroff|manual]... [--shutdown-timeout S] [--define-only]\n" \

@@ -12,7 +12,8 @@
 int
 cmd_sync (struct v2k *v, int argc, char **argv)
 {
-  enum { O_JOBS = 256, O_CHUNK, O_GAP, O_KEEP, O_NBDKIT, O_RETRIES, O_CKPT };
+  enum { O_JOBS = 256, O_CHUNK, O_GAP, O_KEEP, O_NBDKIT, O_RETRIES, O_CKPT,
+         O_IO_TIMEOUT };
   static const struct option opts[] = {
     { "jobs", required_argument, NULL, O_JOBS },
     { "chunk", required_argument, NULL, O_CHUNK },
@@ -21,6 +22,7 @@ cmd_sync (struct v2k *v, int argc, char **argv)
     { "nbdkit", required_argument, NULL, O_NBDKIT },
     { "retries", required_argument, NULL, O_RETRIES },
     { "checkpoint-bytes", required_argument, NULL, O_CKPT },
+    { "io-timeout", required_argument, NULL, O_IO_TIMEOUT },
     { NULL, 0, NULL, 0 },
   };
   const struct cmd *self = find_cmd ("sync");
@@ -48,6 +50,13 @@ cmd_sync (struct v2k *v, int argc, char **argv)
       if (!parse_bytes (optarg, &o.checkpoint_bytes) || o.checkpoint_bytes == 0)
         return usage_error (self, "--checkpoint-bytes: bad size '%s'", optarg);
       break;
+    case O_IO_TIMEOUT: {
+      int secs = parse_duration (optarg);
+      if (secs < 1 || secs > 86400)
+        return usage_error (self, "--io-timeout must be 1s..24h");
+      o.io_timeout = secs;
+      break;
+    }
     default: return usage_error (self, "bad option");
     }
   }

@@ -94,6 +94,7 @@ struct sync_opts {
   const char *nbdkit;       /* nbdkit binary (vddk transport) */
   int retries;              /* reconnects after a dropped source */
   uint64_t checkpoint_bytes; /* persist progress this often (0: engine default) */
+  unsigned io_timeout;       /* s without a reply before a retry (0: 300) */
 };
 void sync_opts_default (struct sync_opts *o);
 /* Re-read the files a recorded snapshot's disks live in now. */

@@ -208,8 +208,11 @@ open_file_transport (struct v2k *v, const json_t *disk, const json_t *snap,
                      jstr_or (disk, "label", "disk"));
     return -1;
   }
+  /* A retry does without io_uring, in case that is what stopped. */
   io->src_srv = v2k_server_qemu_nbd ("qemu-nbd", local, "vmdk",
-                                     V2K_QNBD_READONLY, log, SERVER_TIMEOUT_MS);
+                                     V2K_QNBD_READONLY |
+                                     (io->retry ? V2K_QNBD_NO_URING : 0),
+                                     log, SERVER_TIMEOUT_MS);
   if (io->src_srv == NULL)
     return -1;
   io->src = v2k_ep_nbd_unix (io->src_srv->socket, V2K_EP_EXTENTS);

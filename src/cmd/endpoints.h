@@ -13,6 +13,7 @@ struct v2k;
 struct disk_io {
   struct v2k_server *src_srv, *dst_srv;
   struct v2k_ep *src, *dst;
+  bool retry;          /* a retry: the source's server in its plainest way */
 };
 
 /* The source: the disk as frozen in snapshot 'snap' (its manifest

@@ -126,7 +126,7 @@ copy_disk (struct job *j)
   }
 
   for (attempt = 0; ; attempt++) {
-    struct disk_io io = { 0 };
+    struct disk_io io = { .retry = attempt > 0 };
     struct v2k_copy_opts co = { 0 };
     uint64_t ckpt = j->resume_pos;
     struct v2k_copy_stats st = { 0 };
@@ -142,6 +142,7 @@ copy_disk (struct job *j)
                                                           : V2K_COPY_INCR;
     co.chunk = r->o->chunk;
     co.checkpoint_bytes = r->o->checkpoint_bytes;
+    co.io_timeout_secs = r->o->io_timeout;
     co.progress = on_progress;
     co.checkpoint = on_checkpoint;
     co.opaque = j;

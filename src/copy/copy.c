@@ -57,6 +57,7 @@ struct copy {
   unsigned nslots;
   unsigned in_flight;
   uint64_t events;      /* completions seen, to detect a stalled loop */
+  bool dst_hung;        /* the target stopped replying: do not flush */
 
   bool failed;
   char *errmsg;         /* first error, kept across cleanup calls */
@@ -344,12 +345,30 @@ progress (struct copy *c, bool force)
   }
 }
 
+/* Requests that will never complete: their slots are lost (what they
+ * covered stays below no checkpoint), the endpoints forget them (closing
+ * a connection still retires them), and the endpoints are closed by the
+ * caller without being polled again, so no late reply lands in a freed
+ * buffer. */
+static void
+abandon (struct copy *c)
+{
+  v2k_ep_abandon (c->src);
+  v2k_ep_abandon (c->dst);
+  for (unsigned i = 0; i < c->nslots; i++)
+    if (c->slots[i].state == SLOT_READING || c->slots[i].state == SLOT_WRITING)
+      c->slots[i].state = SLOT_LOST;
+  c->in_flight = 0;
+}
+
 static int
 run (struct copy *c, uint64_t *ckpt_out)
 {
   uint64_t every_bytes = c->o->checkpoint_bytes ? c->o->checkpoint_bytes
                                                 : 1ull << 30;
   double every_secs = c->o->checkpoint_secs ? c->o->checkpoint_secs : 10;
+  double io_timeout = c->o->io_timeout_secs ? c->o->io_timeout_secs : 300;
+  double t, waited = 0;
 
   for (;;) {
     uint64_t events = c->events;
@@ -387,17 +406,27 @@ run (struct copy *c, uint64_t *ckpt_out)
     }
     if (c->in_flight == 0)
       continue;               /* completed slots wait for the next pass */
+    t = mono_seconds ();
     if (v2k_ep_poll2 (c->src, c->dst, 1000) == -1) {
       fail (c);
       /* A dead handle fails its commands through their completions; if
        * it did not, nothing will ever complete them. */
-      if (c->events == events) {
-        for (unsigned i = 0; i < c->nslots; i++)
-          if (c->slots[i].state == SLOT_READING ||
-              c->slots[i].state == SLOT_WRITING)
-            c->slots[i].state = SLOT_LOST;
-        c->in_flight = 0;
-      }
+      if (c->events == events)
+        abandon (c);
+    }
+    else if (c->events != events)
+      waited = 0;
+    /* Only time spent waiting for replies counts, not a slow flush. */
+    else if ((waited += mono_seconds () - t) >= io_timeout) {
+      bool writing = false;
+      for (unsigned i = 0; i < c->nslots; i++)
+        writing |= c->slots[i].state == SLOT_WRITING;
+      v2k_error ("no reply from the %s '%s' in %.0f s",
+                 writing ? "target" : "source",
+                 writing ? c->dst->name : c->src->name, io_timeout);
+      fail (c);
+      c->dst_hung = writing;
+      abandon (c);
     }
   }
   return c->failed ? -1 : 0;
@@ -460,7 +489,7 @@ v2k_copy (struct v2k_ep *src, struct v2k_ep *dst,
     fail (&c);
     /* Save what completed before the error, if the target still works,
      * so a retry does not start over. */
-    if (safe_pos (&c) > c.ckpt_pos)
+    if (!c.dst_hung && safe_pos (&c) > c.ckpt_pos)
       checkpoint (&c, checkpoint_out, false);
     v2k_error ("%s", c.errmsg ? c.errmsg : "copy failed");
   }

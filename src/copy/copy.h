@@ -19,7 +19,9 @@
  * last such P, on failure too: that is what a retry resumes from.
  *
  * Errors.  A failed read or write stops issuing, lets in-flight requests
- * drain, tries one last flush + checkpoint of what completed, and
+ * drain (not past the I/O timeout), tries one last flush + checkpoint of
+ * what completed (not when the target is the one that stopped replying),
+ * and
  * returns -1 with the first error ("cannot read source 'S' at offset O
  * length L: Input/output error").  The endpoints may then be dead:
  * reconnect (new endpoints) and resume from *checkpoint_out.
@@ -68,6 +70,11 @@ struct v2k_copy_opts {
   bool keep_allocated;         /* zero without deallocating (no punch) */
   uint64_t checkpoint_bytes;   /* 0: 1 GiB between checkpoints */
   unsigned checkpoint_secs;    /* 0: 10 s between checkpoints */
+  /* 0: 300 s.  Requests in flight and no reply for this long fail the
+   * copy ("no reply from the source ... in N s"), as a dropped
+   * connection does: a hung server (a stalled NFS mount, a VDDK stuck
+   * in a retry) must not hang the sync for ever. */
+  unsigned io_timeout_secs;
   v2k_copy_progress_fn progress;     /* may be NULL; at most 5 per s */
   v2k_copy_checkpoint_fn checkpoint; /* may be NULL */
   void *opaque;

@@ -16,6 +16,13 @@ v2k_ep_close (struct v2k_ep *ep)
   free (ep);
 }
 
+void
+v2k_ep_abandon (struct v2k_ep *ep)
+{
+  if (ep && ep->ops->abandon)
+    ep->ops->abandon (ep);
+}
+
 int
 v2k_ep_set_name (struct v2k_ep *ep, const char *name)
 {

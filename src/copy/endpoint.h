@@ -61,6 +61,9 @@ struct v2k_ep_ops {
   int (*notify) (struct v2k_ep *ep, short revents);
   unsigned (*in_flight) (struct v2k_ep *ep);
   void (*close) (struct v2k_ep *ep);
+  /* Requests in flight will never be reported: their callers are gone
+   * (a stalled server).  NULL for synchronous backends. */
+  void (*abandon) (struct v2k_ep *ep);
 };
 
 struct v2k_ep {
@@ -93,6 +96,9 @@ int v2k_ep_set_name (struct v2k_ep *ep, const char *name);
 
 /* Close and free; NULL is fine.  Pending requests are abandoned. */
 void v2k_ep_close (struct v2k_ep *ep);
+
+/* Forget the completions of the requests in flight (ops->abandon). */
+void v2k_ep_abandon (struct v2k_ep *ep);
 
 /* Run the event loop of up to two endpoints until one of them made
  * progress or timeout_ms elapsed (-1: wait forever).  Returns -1 on a

@@ -12,19 +12,25 @@
 struct nbd_ep {
   struct v2k_ep ep;           /* first: the ops receive &ep */
   struct nbd_handle *h;
+  unsigned gen;               /* requests of older generations were abandoned */
 };
 
 /* Carries the caller's completion through libnbd's callback. */
 struct nbd_req {
   v2k_ep_done_fn done;
   void *opaque;
+  struct nbd_ep *n;
+  unsigned gen;
 };
 
 static int
 req_complete (void *user_data, int *error)
 {
   struct nbd_req *r = user_data;
-  r->done (r->opaque, *error);
+  /* An abandoned request's caller is gone (nbd_shutdown still retires
+   * it, with ESHUTDOWN). */
+  if (r->gen == r->n->gen)
+    r->done (r->opaque, *error);
   return 1;                   /* retire the command: we have its result */
 }
 
@@ -35,7 +41,7 @@ req_free (void *user_data)
 }
 
 static struct nbd_req *
-req_new (v2k_ep_done_fn done, void *opaque)
+req_new (struct nbd_ep *n, v2k_ep_done_fn done, void *opaque)
 {
   struct nbd_req *r = malloc (sizeof *r);
   if (r == NULL) {
@@ -44,6 +50,8 @@ req_new (v2k_ep_done_fn done, void *opaque)
   }
   r->done = done;
   r->opaque = opaque;
+  r->n = n;
+  r->gen = n->gen;
   return r;
 }
 
@@ -64,7 +72,7 @@ nbd_start_read (struct v2k_ep *ep, void *buf, size_t len, uint64_t off,
                 v2k_ep_done_fn done, void *opaque)
 {
   struct nbd_ep *n = (struct nbd_ep *) ep;
-  struct nbd_req *r = req_new (done, opaque);
+  struct nbd_req *r = req_new (n, done, opaque);
   if (r == NULL)
     return -1;
   /* On failure libnbd has already called .free on the request. */
@@ -78,7 +86,7 @@ nbd_start_write (struct v2k_ep *ep, const void *buf, size_t len,
                  uint64_t off, v2k_ep_done_fn done, void *opaque)
 {
   struct nbd_ep *n = (struct nbd_ep *) ep;
-  struct nbd_req *r = req_new (done, opaque);
+  struct nbd_req *r = req_new (n, done, opaque);
   if (r == NULL)
     return -1;
   if (nbd_aio_pwrite (n->h, buf, len, off, COMPLETION (r), 0) == -1)
@@ -91,7 +99,7 @@ nbd_start_zero (struct v2k_ep *ep, uint64_t len, uint64_t off, bool punch,
                 v2k_ep_done_fn done, void *opaque)
 {
   struct nbd_ep *n = (struct nbd_ep *) ep;
-  struct nbd_req *r = req_new (done, opaque);
+  struct nbd_req *r = req_new (n, done, opaque);
   if (r == NULL)
     return -1;
   /* Without NO_HOLE the server may unmap: qemu-nbd --discard=unmap then
@@ -220,6 +228,12 @@ nbd_in_flight_ep (struct v2k_ep *ep)
 }
 
 static void
+nbd_abandon (struct v2k_ep *ep)
+{
+  ((struct nbd_ep *) ep)->gen++;
+}
+
+static void
 nbd_close_ep (struct v2k_ep *ep)
 {
   struct nbd_ep *n = (struct nbd_ep *) ep;
@@ -241,6 +255,7 @@ static const struct v2k_ep_ops nbd_ops = {
   .notify = nbd_notify,
   .in_flight = nbd_in_flight_ep,
   .close = nbd_close_ep,
+  .abandon = nbd_abandon,
 };
 
 static struct v2k_ep *

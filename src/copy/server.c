@@ -361,7 +361,8 @@ v2k_server_qemu_nbd (const char *qemu_nbd_path, const char *image,
   if ((flags & V2K_QNBD_SHARE) && (flags & V2K_QNBD_READONLY))
     strcpy (extra, "file.locking=off");
   /* A snapshot's data files are read with io_uring (see vmdk.h). */
-  if ((flags & V2K_QNBD_READONLY) && !(flags & V2K_QNBD_DIRECT) &&
+  if ((flags & V2K_QNBD_READONLY) &&
+      !(flags & (V2K_QNBD_DIRECT | V2K_QNBD_NO_URING)) &&
       strcmp (format, "vmdk") == 0) {
     if (v2k_vmdk_uring_opts (image, &uring) == -1)
       return NULL;

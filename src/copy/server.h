@@ -45,6 +45,8 @@ int v2k_server_stop (struct v2k_server *srv);
 #define V2K_QNBD_DIRECT   4u   /* --cache=none --aio=native (O_DIRECT) */
 #define V2K_QNBD_SHARE    8u   /* --force-share: read an image a running
                                 * domain holds (verify after cutover) */
+#define V2K_QNBD_NO_URING 16u  /* no io_uring for a VMDK's data files
+                                * (vmdk.h): a retry after a stall */
 
 struct v2k_server *v2k_server_qemu_nbd (const char *qemu_nbd,
                                         const char *image,

@@ -26,7 +26,7 @@ struct args {
   const char *src, *dst, *ranges_file, *ckpt_file, *log, *nbdkit, *create;
   const char *mode;
   uint64_t chunk, ckpt_bytes, coalesce, seed, sample_len;
-  unsigned requests, samples, retries;
+  unsigned requests, samples, retries, io_timeout;
   int allocated, resume, stats, full, qnbd_direct;
 };
 
@@ -84,6 +84,7 @@ parse (int argc, char **argv, struct args *a)
     else if (OPT ("--sample-len")) a->sample_len = num (v);
     else if (OPT ("--seed")) a->seed = num (v);
     else if (OPT ("--retries")) a->retries = num (v);
+    else if (OPT ("--io-timeout")) a->io_timeout = num (v);
     else if (strcmp (k, "--allocated") == 0) a->allocated = 1;
     else if (strcmp (k, "--resume") == 0) a->resume = 1;
     else if (strcmp (k, "--stats") == 0) a->stats = 1;
@@ -229,6 +230,7 @@ do_copy (const struct args *a)
   struct v2k_copy_stats st, total = { 0 };
   struct v2k_copy_opts o = { .chunk = a->chunk, .max_requests = a->requests,
                              .checkpoint_bytes = a->ckpt_bytes,
+                             .io_timeout_secs = a->io_timeout,
                              .checkpoint = save_checkpoint,
                              .opaque = (void *) a };
   uint64_t pos = 0;
