@@ -368,9 +368,14 @@ open_target (struct v2k *v, const json_t *disk, unsigned flags,
 int
 close_source (struct disk_io *io)
 {
+  /* A reader's exit status loses nothing, and must not replace the
+   * error that made the caller close it. */
+  CLEANUP_FREE char *err = strdup (v2k_errmsg ());
+
   v2k_ep_close (io->src);
   io->src = NULL;
-  v2k_server_stop (io->src_srv);   /* a reader's exit status loses nothing */
+  if (v2k_server_stop (io->src_srv) < 0 && err)
+    v2k_error ("%s", err);
   io->src_srv = NULL;
   return 0;
 }

@@ -49,6 +49,19 @@ v2k --workdir "$WD" sync incr --chunk 256K --checkpoint-bytes 1M
 compare_all "$WD" "incr across a dropped connection"
 jq -s -e 'any(.[]; .event == "sync.retry")' "$WD/events.log" >/dev/null || fail "no retry recorded"
 
+# ... a link that hangs (nothing more comes, the connection stays open):
+# after --io-timeout without a reply, retried from the checkpoint ...
+gwrite 1 $((MiB)) $((5 * MiB)) 10
+v2k --workdir "$WD" snapshot incr >/dev/null
+"$V2K_LAB" fault --state "$LAB_STATE" --nbd-stall-after 300000
+t0=$(date +%s)
+v2k --workdir "$WD" sync incr --chunk 256K --checkpoint-bytes 1M --io-timeout 2
+[ $(( $(date +%s) - t0 )) -lt 60 ] || fail "the hung link held the sync for $(( $(date +%s) - t0 )) s"
+compare_all "$WD" "incr across a hung connection"
+jq -s -e 'any(.[]; .event == "sync.retry" and (.detail.error | test("no reply from the source")))' \
+    "$WD/events.log" >/dev/null ||
+    fail "no retry after the hung link recorded: $(jq -c 'select(.event == "sync.retry") | .detail.error' "$WD/events.log")"
+
 # ... and without retries, a clear failure that leaves state intact.
 gwrite 2 0 $((4 * MiB)) 9
 v2k --workdir "$WD" snapshot incr >/dev/null

@@ -43,6 +43,7 @@ type faultReq struct {
 	TaskFail       string  `json:"task_fail"`
 	ExpireSessions bool    `json:"expire_sessions"`
 	NBDDropAfter   int64   `json:"nbd_drop_after"`
+	NBDStallAfter  int64   `json:"nbd_stall_after"`
 	DenyPrivileges string  `json:"deny_privileges"`
 	Clear          bool    `json:"clear"`
 }
@@ -290,7 +291,7 @@ func (l *Lab) apiFault(q *faultReq) (interface{}, error) {
 	switch {
 	case q.Clear:
 		f.mu.Lock()
-		f.rules, f.delays, f.taskFail, f.nbdDrop = nil, map[string]time.Duration{}, map[string]*faultRule{}, 0
+		f.rules, f.delays, f.taskFail, f.nbdDrop, f.nbdStall = nil, map[string]time.Duration{}, map[string]*faultRule{}, 0, 0
 		f.denied = map[string]bool{}
 		f.mu.Unlock()
 	case q.ExpireSessions:
@@ -298,6 +299,10 @@ func (l *Lab) apiFault(q *faultReq) (interface{}, error) {
 	case q.NBDDropAfter > 0:
 		f.mu.Lock()
 		f.nbdDrop = q.NBDDropAfter
+		f.mu.Unlock()
+	case q.NBDStallAfter > 0:
+		f.mu.Lock()
+		f.nbdStall = q.NBDStallAfter
 		f.mu.Unlock()
 	case q.DenyPrivileges != "":
 		f.mu.Lock()
@@ -370,10 +375,10 @@ func (l *Lab) apiResolve(q *resolveReq) (interface{}, error) {
 		}
 		if d.dsPath(f) == q.File {
 			l.faults.mu.Lock()
-			drop := l.faults.nbdDrop
-			l.faults.nbdDrop = 0
+			drop, stall := l.faults.nbdDrop, l.faults.nbdStall
+			l.faults.nbdDrop, l.faults.nbdStall = 0, 0
 			l.faults.mu.Unlock()
-			return map[string]interface{}{"path": d.abs(f), "size": d.spec.Size, "drop_after": drop}, nil
+			return map[string]interface{}{"path": d.abs(f), "size": d.spec.Size, "drop_after": drop, "stall_after": stall}, nil
 		}
 	}
 	return nil, fmt.Errorf("%s: the file specified is not a virtual disk of %s in that snapshot", q.File, q.VM)

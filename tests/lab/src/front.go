@@ -37,7 +37,8 @@ type faultState struct {
 	taskFail map[string]*faultRule
 	seen     map[string]bool // session cookies handed out or presented
 	expired  map[string]bool
-	nbdDrop  int64 // next stand-in connection drops after this many bytes; 0 = never
+	nbdDrop  int64           // next stand-in connection drops after this many bytes; 0 = never
+	nbdStall int64           // next stand-in connection stops replying after this many bytes
 	denied   map[string]bool // privileges FetchUserPrivilegeOnEntities leaves out
 }
 

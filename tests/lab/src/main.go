@@ -21,7 +21,7 @@ const usage = `usage: v2k-lab COMMAND [options]
   power  --state DIR --vm NAME on|off
   fault  --state DIR (--method M --nth N --fault TYPE [--message TEXT]
          | --method M --delay SECONDS | --task-fail M [--fault TYPE]
-         | --expire-sessions | --nbd-drop-after BYTES
+         | --expire-sessions | --nbd-drop-after BYTES | --nbd-stall-after BYTES
          | --deny-privileges ID,... | --clear)
   nbdkit [nbdkit options] vddk key=value ...   (finds the lab via V2K_LAB_STATE)
 --vm: NAME (when no other VM has it), FOLDER/NAME or /DC/vm/FOLDER/NAME
@@ -186,6 +186,7 @@ func cmdFault(args []string) error {
 	fs.StringVar(&q.TaskFail, "task-fail", "", "the next task of this method ends in error")
 	fs.BoolVar(&q.ExpireSessions, "expire-sessions", false, "invalidate every current session")
 	fs.Int64Var(&q.NBDDropAfter, "nbd-drop-after", 0, "next nbdkit stand-in connection drops after BYTES")
+	fs.Int64Var(&q.NBDStallAfter, "nbd-stall-after", 0, "next nbdkit stand-in stops replying (keeping its connections open) after BYTES")
 	fs.StringVar(&q.DenyPrivileges, "deny-privileges", "", "privilege ids (comma-separated) the user no longer has")
 	fs.BoolVar(&q.Clear, "clear", false, "remove every injected fault")
 	if err := fs.Parse(args); err != nil {

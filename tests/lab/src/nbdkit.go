@@ -217,11 +217,17 @@ func readPassword(p string) (string, error) {
 
 // checkVddk validates the plugin parameters against the lab, in the order
 // VDDK would trip over them; it returns the file to serve.
-func checkVddk(o *nbdkitOpts) (path string, dropAfter int64, code int) {
+// linkFault: what the lab's faults do to the NFC link of this stand-in.
+type linkFault struct {
+	dropAfter  int64 // cut every connection after this many bytes
+	stallAfter int64 // stop replying after this many bytes, connections kept open
+}
+
+func checkVddk(o *nbdkitOpts) (path string, lf linkFault, code int) {
 	p := o.params
 	for _, k := range []string{"server", "user", "password", "thumbprint", "vm", "file"} {
 		if p[k] == "" {
-			return "", 0, nbdkitErr("%s parameter is required", k)
+			return "", lf, nbdkitErr("%s parameter is required", k)
 		}
 	}
 	known := map[string]bool{"libdir": true, "server": true, "user": true, "password": true, "thumbprint": true,
@@ -229,28 +235,28 @@ func checkVddk(o *nbdkitOpts) (path string, dropAfter int64, code int) {
 		"port": true, "cookie": true, "nfchostport": true, "single-link": true, "unbuffered": true, "create": false}
 	for k := range p {
 		if !known[k] {
-			return "", 0, nbdkitErr("unknown parameter '%s'", k)
+			return "", lf, nbdkitErr("unknown parameter '%s'", k)
 		}
 	}
 	if t := p["transports"]; t != "" {
 		for _, m := range strings.Split(t, ":") {
 			if m != "file" && m != "san" && m != "hotadd" && m != "nbd" && m != "nbdssl" {
-				return "", 0, nbdkitErr("transports: unknown transport mode '%s'", m)
+				return "", lf, nbdkitErr("transports: unknown transport mode '%s'", m)
 			}
 		}
 	}
 	if c := p["compression"]; c != "" && c != "none" && c != "zlib" && c != "fastlz" && c != "skipz" {
-		return "", 0, nbdkitErr("compression: unknown compression type '%s'", c)
+		return "", lf, nbdkitErr("compression: unknown compression type '%s'", c)
 	}
 	if c := p["config"]; c != "" && !fileExists(c) {
-		return "", 0, nbdkitErr("config: %s: No such file or directory", c)
+		return "", lf, nbdkitErr("config: %s: No such file or directory", c)
 	}
 	if !strings.HasPrefix(p["vm"], "moref=") {
-		return "", 0, nbdkitErr("vm parameter must be moref=vm-NN for a remote connection")
+		return "", lf, nbdkitErr("vm parameter must be moref=vm-NN for a remote connection")
 	}
 	state := os.Getenv("V2K_LAB_STATE")
 	if state == "" {
-		return "", 0, nbdkitErr("V2K_LAB_STATE is not set: the v2k lab stand-in cannot find its lab")
+		return "", lf, nbdkitErr("V2K_LAB_STATE is not set: the v2k lab stand-in cannot find its lab")
 	}
 	var info labInfo
 	data, err := os.ReadFile(filepath.Join(state, "lab.json"))
@@ -258,32 +264,33 @@ func checkVddk(o *nbdkitOpts) (path string, dropAfter int64, code int) {
 		err = json.Unmarshal(data, &info)
 	}
 	if err != nil {
-		return "", 0, nbdkitErr("VixDiskLib_ConnectEx: Cannot connect to host %s (no lab: %v)", p["server"], err)
+		return "", lf, nbdkitErr("VixDiskLib_ConnectEx: Cannot connect to host %s (no lab: %v)", p["server"], err)
 	}
 	labHost := strings.Split(strings.TrimPrefix(info.URL, "https://"), "/")[0]
 	labHost, _, _ = net.SplitHostPort(labHost)
 	if s := p["server"]; s != labHost && s != info.Host && s != "localhost" {
-		return "", 0, nbdkitErr("VixDiskLib_ConnectEx: Cannot connect to host %s: host name not resolved", s)
+		return "", lf, nbdkitErr("VixDiskLib_ConnectEx: Cannot connect to host %s: host name not resolved", s)
 	}
 	if !strings.EqualFold(p["thumbprint"], info.Thumbprint) {
-		return "", 0, nbdkitErr("VixDiskLib_ConnectEx: Cannot connect to host %s: SSL thumbprint mismatch (expected %s)", p["server"], info.Thumbprint)
+		return "", lf, nbdkitErr("VixDiskLib_ConnectEx: Cannot connect to host %s: SSL thumbprint mismatch (expected %s)", p["server"], info.Thumbprint)
 	}
 	pass, err := readPassword(p["password"])
 	if err != nil {
-		return "", 0, nbdkitErr("%v", err)
+		return "", lf, nbdkitErr("%v", err)
 	}
 	if p["user"] != info.Username || pass != info.Password {
-		return "", 0, nbdkitErr("VixDiskLib_ConnectEx: Cannot connect to host %s: Cannot complete login due to an incorrect user name or password", p["server"])
+		return "", lf, nbdkitErr("VixDiskLib_ConnectEx: Cannot connect to host %s: Cannot complete login due to an incorrect user name or password", p["server"])
 	}
 	var res struct {
-		Path      string `json:"path"`
-		DropAfter int64  `json:"drop_after"`
+		Path       string `json:"path"`
+		DropAfter  int64  `json:"drop_after"`
+		StallAfter int64  `json:"stall_after"`
 	}
 	err = labCall(state, "/lab/resolve", resolveReq{VM: strings.TrimPrefix(p["vm"], "moref="), Snapshot: p["snapshot"], File: p["file"]}, &res)
 	if err != nil {
-		return "", 0, nbdkitErr("VixDiskLib_Open: %s: %v", p["file"], err)
+		return "", lf, nbdkitErr("VixDiskLib_Open: %s: %v", p["file"], err)
 	}
-	return res.Path, res.DropAfter, 0
+	return res.Path, linkFault{res.DropAfter, res.StallAfter}, 0
 }
 
 func runVddk(o *nbdkitOpts) int {
@@ -294,7 +301,7 @@ func runVddk(o *nbdkitOpts) int {
 			return 1
 		}
 	}
-	path, dropAfter, code := checkVddk(o)
+	path, lf, code := checkVddk(o)
 	if code != 0 {
 		return code
 	}
@@ -345,18 +352,24 @@ func runVddk(o *nbdkitOpts) int {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	var stopping int32
 	go func() {
 		<-sig
+		// Stopping qemu-nbd below must not look like it died.
+		atomic.StoreInt32(&stopping, 1)
 		cleanup()
 		os.Exit(0)
 	}()
 	go func() {
 		// qemu-nbd dying leaves nothing to serve: go down with it.
 		<-q.done
+		if atomic.LoadInt32(&stopping) == 1 {
+			select {} // the signal handler exits
+		}
 		cleanup()
 		os.Exit(1)
 	}()
-	proxy(ln, q.Sock, dropAfter)
+	proxy(ln, q.Sock, lf)
 	cleanup()
 	return 0
 }
@@ -374,14 +387,17 @@ func listenNbdkit(o *nbdkitOpts) (net.Listener, error) {
 	return net.Listen("unix", o.sock)
 }
 
-// proxy copies each client connection to qemu-nbd. After dropAfter bytes
-// sent to clients (if set) it cuts every open connection once, as a broken
-// NFC link would.
-func proxy(ln net.Listener, backend string, dropAfter int64) {
+// proxy copies each client connection to qemu-nbd. After lf.dropAfter
+// bytes sent to clients (if set) it cuts every open connection once, as a
+// broken NFC link would; after lf.stallAfter bytes it stops sending
+// anything while keeping the connections open, as a hung one does.
+func proxy(ln net.Listener, backend string, lf linkFault) {
 	var sent int64
 	var mu sync.Mutex
 	conns := map[net.Conn]bool{}
+	dropAfter := lf.dropAfter
 	dropped := dropAfter <= 0
+	stalled := false
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -405,6 +421,14 @@ func proxy(ln net.Listener, backend string, dropAfter int64) {
 				if n > 0 {
 					chunk := buf[:n]
 					mu.Lock()
+					if lf.stallAfter > 0 && (stalled || sent+int64(n) >= lf.stallAfter) {
+						if !stalled {
+							stalled = true
+							fmt.Fprintf(os.Stderr, "nbdkit: vddk[1]: error: [NFC ERROR] no reply from the host after %d bytes (stalled by v2k-lab)\n", lf.stallAfter)
+						}
+						mu.Unlock()
+						continue // read on, send nothing: until the client hangs up
+					}
 					if !dropped && sent+int64(n) >= dropAfter {
 						chunk = buf[:dropAfter-sent]
 						dropped = true
