@@ -31,7 +31,7 @@
   "sync base|incr|final [--jobs N] [--chunk BYTES] [--coalesce-gap BYTES]\n" \
   "     [--keep-snapshots] [--nbdkit PATH] [--retries N] [--checkpoint-bytes BYTES]\n" \
   "     [--io-timeout 300s]"
-#define U_VERIFY "verify [--mode quick|full] [--samples N] [--seed S]"
+#define U_VERIFY "verify [--mode quick|full] [--samples N] [--seed S] [--io-timeout 300s]"
 #define U_CUTOVER \
   "cutover [--shutdown guest|poweroff|manual]... [--shutdown-timeout S] [--define-only]\n" \
   "     [--start] [--libvirt-uri URI] [--domain-type kvm|qemu] [--network-map SRC=DST]...\n" \

@@ -11,6 +11,7 @@
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "util/parse.h"
 
 static int
 verify_disk (struct v2k *v, json_t *disk, json_t *snap, const char *mode,
@@ -52,11 +53,12 @@ verify_disk (struct v2k *v, json_t *disk, json_t *snap, const char *mode,
 int
 cmd_verify (struct v2k *v, int argc, char **argv)
 {
-  enum { O_MODE = 256, O_SAMPLES, O_SEED };
+  enum { O_MODE = 256, O_SAMPLES, O_SEED, O_IO_TIMEOUT };
   static const struct option opts[] = {
     { "mode", required_argument, NULL, O_MODE },
     { "samples", required_argument, NULL, O_SAMPLES },
     { "seed", required_argument, NULL, O_SEED },
+    { "io-timeout", required_argument, NULL, O_IO_TIMEOUT },
     { "json", no_argument, NULL, 'j' },
     { NULL, 0, NULL, 0 },
   };
@@ -75,6 +77,13 @@ cmd_verify (struct v2k *v, int argc, char **argv)
     case O_SAMPLES: samples = strtoul (optarg, NULL, 10); break;
     case O_SEED: seed = strtoull (optarg, NULL, 10); break;
     case 'j': v->json = true; break;
+    case O_IO_TIMEOUT: {
+      int secs = parse_duration (optarg);
+      if (secs < 1 || secs > 86400)
+        return usage_error (self, "--io-timeout must be 1s..24h");
+      v2k_verify_set_io_timeout (secs);
+      break;
+    }
     default: return usage_error (self, "bad option");
     }
   }

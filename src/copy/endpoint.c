@@ -90,8 +90,10 @@ v2k_ep_pread (struct v2k_ep *ep, void *buf, size_t len, uint64_t off)
   if (ep->ops->start_read (ep, buf, len, off, sync_done, &s) == -1)
     return -1;
   while (!s.done)
-    if (v2k_ep_poll2 (ep, NULL, -1) == -1)
+    if (v2k_ep_poll2 (ep, NULL, -1) == -1) {
+      v2k_ep_abandon (ep);    /* its completion points at our stack */
       return -1;
+    }
   if (s.err) {
     v2k_error_errno (s.err, "cannot read '%s' at offset %llu", ep->name,
                      (unsigned long long) off);

@@ -9,6 +9,7 @@
 
 #include "copy/verify.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 struct pending {
@@ -24,6 +25,46 @@ pending_done (void *opaque, int err)
   p->err = err;
 }
 
+/* As long as the copy waits for a reply (copy.h, io_timeout_secs). */
+static unsigned io_timeout = 300;
+
+void
+v2k_verify_set_io_timeout (unsigned secs)
+{
+  io_timeout = secs ? secs : 300;
+}
+
+/* Wait for the reads of a and b (NULL: none) to complete.  A request
+ * never outlives this frame: on an error or a timeout the endpoints
+ * forget it (v2k_ep_abandon), since its completion points at our stack. */
+static int
+wait_both (struct v2k_ep *a, struct pending *pa, struct v2k_ep *b,
+           struct pending *pb)
+{
+  double since = mono_seconds ();
+
+  while ((a && !pa->done) || (b && !pb->done)) {
+    bool wa = a && !pa->done, wb = b && !pb->done;
+    if (v2k_ep_poll2 (wa ? a : NULL, wb ? b : NULL, 1000) == -1)
+      goto abandon;
+    if ((a && !pa->done) != wa || (b && !pb->done) != wb)
+      since = mono_seconds ();
+    else if (mono_seconds () - since >= io_timeout) {
+      v2k_error ("no reply from '%s' in %u s", wa ? a->name : b->name,
+                 io_timeout);
+      goto abandon;
+    }
+  }
+  return 0;
+
+ abandon:
+  if (a && !pa->done)
+    v2k_ep_abandon (a);
+  if (b && !pb->done)
+    v2k_ep_abandon (b);
+  return -1;
+}
+
 /* Read the same range of both endpoints, the two reads in flight at
  * once (two different servers usually). */
 static int
@@ -35,14 +76,11 @@ read_both (struct v2k_ep *a, struct v2k_ep *b, char *ba, char *bb,
   if (a->ops->start_read (a, ba, len, off, pending_done, &pa) == -1)
     return -1;
   if (b->ops->start_read (b, bb, len, off, pending_done, &pb) == -1) {
-    while (!pa.done)             /* never leave a request on our stack */
-      if (v2k_ep_poll2 (a, NULL, -1) == -1)
-        break;
+    wait_both (a, &pa, NULL, NULL);
     return -1;
   }
-  while (!pa.done || !pb.done)
-    if (v2k_ep_poll2 (pa.done ? NULL : a, pb.done ? NULL : b, -1) == -1)
-      return -1;
+  if (wait_both (a, &pa, b, &pb) == -1)
+    return -1;
   if (pa.err || pb.err) {
     struct v2k_ep *e = pa.err ? a : b;
     v2k_error_errno (pa.err ? pa.err : pb.err,

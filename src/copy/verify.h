@@ -4,7 +4,9 @@
  * reads in flight together, so memory is two chunks.  They return 0 when
  * the comparison ran (result->equal says whether the data matched,
  * result->first_diff where it first did not) and -1 with v2k_error set
- * when a read failed.  Offsets are disk offsets of 'a'.
+ * when a read failed (or got no reply for the I/O timeout, 300 s unless
+ * set with v2k_verify_set_io_timeout: the process-wide setting of the
+ * command line).  Offsets are disk offsets of 'a'.
  */
 #ifndef V2K_COPY_VERIFY_H
 #define V2K_COPY_VERIFY_H
@@ -22,6 +24,8 @@ struct v2k_verify_result {
   char sha256_a[65];           /* full mode: hex digests of a and b */
   char sha256_b[65];
 };
+
+void v2k_verify_set_io_timeout (unsigned secs);
 
 /* Byte for byte over the given ranges. */
 int v2k_verify_ranges (struct v2k_ep *a, struct v2k_ep *b,

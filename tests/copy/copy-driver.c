@@ -297,6 +297,7 @@ do_copy (const struct args *a)
 static int
 do_verify (const struct args *a)
 {
+  v2k_verify_set_io_timeout (a->io_timeout);
   struct conn s, d;
   struct v2k_ranges r = V2K_RANGES_INIT;
   struct v2k_verify_result vr;

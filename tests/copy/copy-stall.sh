@@ -1,6 +1,6 @@
 #!/bin/sh
 # A server that stops replying (a stalled NFS mount, a stuck VDDK) fails
-# the copy after the I/O timeout, naming which side, instead of hanging
+# the copy (and verify) after the I/O timeout, naming which side, instead of hanging
 # the sync for ever; a slow server that still replies is not cut off.
 . "$(dirname "$0")/functions.sh"
 cd "$T"
@@ -26,6 +26,12 @@ elapsed "$D" copy --src nbd:"$T/stuck.sock" --dst qemu-nbd:qcow2:dst.qcow2 \
 [ $rc -ne 0 ] || fail "a copy from a stuck source succeeded"
 grep -q "no reply from the source '.*' in 2 s" err || { cat err; fail "no clear error"; }
 [ $secs -lt 20 ] || fail "gave up after $secs s, not about 2"
+
+# ... and so does verify, with the reads of both sides in flight.
+elapsed "$D" verify --src nbd:"$T/stuck.sock" --dst file:src.raw --full --io-timeout 2
+[ $rc -ne 0 ] || fail "a verify against a stuck source succeeded"
+grep -q "no reply from '.*' in 2 s" err || { cat err; fail "no clear error from verify"; }
+[ $secs -lt 20 ] || fail "verify gave up after $secs s, not about 2"
 
 # 2. The target never answers: named, and not flushed (that would hang).
 start_nbdkit "$T/dst.sock" --filter=delay memory $size delay-write=60
