@@ -352,40 +352,36 @@ v2k_server_qemu_nbd (const char *qemu_nbd_path, const char *image,
                      const char *format, unsigned flags,
                      const char *logfile, int timeout_ms)
 {
-  CLEANUP_FREE char *uring = NULL;
-  char extra[4096] = "";
-  struct v2k_server *srv;
-
   /* qemu-nbd has no --force-share: image locking is turned off through
    * the options of the file protocol instead. */
-  if ((flags & V2K_QNBD_SHARE) && (flags & V2K_QNBD_READONLY))
-    strcpy (extra, "file.locking=off");
+  const char *share = (flags & V2K_QNBD_SHARE) && (flags & V2K_QNBD_READONLY)
+                      ? "file.locking=off" : "";
+  CLEANUP_FREE char *uring = NULL;
+  CLEANUP_FREE char *extra = NULL;
+  struct v2k_server *srv;
+
   /* A snapshot's data files are read with io_uring (see vmdk.h). */
   if ((flags & V2K_QNBD_READONLY) &&
       !(flags & (V2K_QNBD_DIRECT | V2K_QNBD_NO_URING)) &&
       strcmp (format, "vmdk") == 0) {
     if (v2k_vmdk_uring_opts (image, &uring) == -1)
       return NULL;
-    if (uring && strlen (extra) + strlen (uring) + 2 < sizeof extra)
-      snprintf (extra + strlen (extra), sizeof extra - strlen (extra),
-                "%s%s", *extra ? "," : "", uring);
-    else if (uring) {
-      free (uring);
-      uring = NULL;
+    if (uring && asprintf (&extra, "%s%s%s", share, *share ? "," : "",
+                           uring) == -1) {
+      v2k_error_errno (errno, "cannot allocate arguments");
+      return NULL;
     }
   }
-  srv = qemu_nbd (qemu_nbd_path, image, format, flags, extra, logfile,
-                  timeout_ms);
-  /* A qemu built without io_uring refuses the option: the thread pool
-   * reads the same bytes. */
-  if (srv == NULL && uring) {
-    extra[0] = '\0';
-    if ((flags & V2K_QNBD_SHARE) && (flags & V2K_QNBD_READONLY))
-      strcpy (extra, "file.locking=off");
+  if (extra) {
     srv = qemu_nbd (qemu_nbd_path, image, format, flags, extra, logfile,
                     timeout_ms);
+    if (srv)
+      return srv;
+    /* A qemu built without io_uring refuses the option: the thread pool
+     * reads the same bytes. */
   }
-  return srv;
+  return qemu_nbd (qemu_nbd_path, image, format, flags, share, logfile,
+                   timeout_ms);
 }
 
 struct v2k_server *

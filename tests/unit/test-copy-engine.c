@@ -70,6 +70,17 @@ on_checkpoint (void *opaque, uint64_t pos)
   return 0;
 }
 
+/* A fresh raw target and the source, as file endpoints. */
+static void
+open_pair (struct v2k_ep **src, struct v2k_ep **dst)
+{
+  assert_int_equal (v2k_target_create (dstpath, "raw", SIZE, 0, NULL), 0);
+  *src = v2k_ep_file (srcpath, V2K_EP_EXTENTS);
+  *dst = v2k_ep_file (dstpath, V2K_EP_WRITE);
+  assert_non_null (*src);
+  assert_non_null (*dst);
+}
+
 static void
 test_base_then_incr (void **state)
 {
@@ -84,11 +95,7 @@ test_base_then_incr (void **state)
   uint64_t pos;
   int fd;
 
-  assert_int_equal (v2k_target_create (dstpath, "raw", SIZE, 0, NULL), 0);
-  src = v2k_ep_file (srcpath, V2K_EP_EXTENTS);
-  dst = v2k_ep_file (dstpath, V2K_EP_WRITE);
-  assert_non_null (src);
-  assert_non_null (dst);
+  open_pair (&src, &dst);
   assert_int_equal (v2k_copy_allocated (src, &r), 0);
   assert_int_equal (v2k_copy (src, dst, &r, &o, &st, &pos), 0);
   assert_int_equal (pos, r.v[r.n-1].off + r.v[r.n-1].len);
@@ -161,11 +168,7 @@ test_extents_only_for_long_ranges (void **state)
   struct v2k_copy_opts o = { .mode = V2K_COPY_INCR, .chunk = 1 << 20 };
   uint64_t pos;
 
-  assert_int_equal (v2k_target_create (dstpath, "raw", SIZE, 0, NULL), 0);
-  src = v2k_ep_file (srcpath, V2K_EP_EXTENTS);
-  dst = v2k_ep_file (dstpath, V2K_EP_WRITE);
-  assert_non_null (src);
-  assert_non_null (dst);
+  open_pair (&src, &dst);
   assert_true (src->can_extents);
   real_ops = src->ops;
   ops = *src->ops;
