@@ -50,13 +50,10 @@ cmd_sync (struct v2k *v, int argc, char **argv)
       if (!parse_bytes (optarg, &o.checkpoint_bytes) || o.checkpoint_bytes == 0)
         return usage_error (self, "--checkpoint-bytes: bad size '%s'", optarg);
       break;
-    case O_IO_TIMEOUT: {
-      int secs = parse_duration (optarg);
-      if (secs < 1 || secs > 86400)
+    case O_IO_TIMEOUT:
+      if (parse_io_timeout (optarg, &o.io_timeout) < 0)
         return usage_error (self, "--io-timeout must be 1s..24h");
-      o.io_timeout = secs;
       break;
-    }
     default: return usage_error (self, "bad option");
     }
   }

@@ -11,7 +11,6 @@
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/json.h"
-#include "util/parse.h"
 
 static int
 verify_disk (struct v2k *v, json_t *disk, json_t *snap, const char *mode,
@@ -78,8 +77,8 @@ cmd_verify (struct v2k *v, int argc, char **argv)
     case O_SEED: seed = strtoull (optarg, NULL, 10); break;
     case 'j': v->json = true; break;
     case O_IO_TIMEOUT: {
-      int secs = parse_duration (optarg);
-      if (secs < 1 || secs > 86400)
+      unsigned secs;
+      if (parse_io_timeout (optarg, &secs) < 0)
         return usage_error (self, "--io-timeout must be 1s..24h");
       v2k_verify_set_io_timeout (secs);
       break;

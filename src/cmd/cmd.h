@@ -68,6 +68,8 @@ void v2k_event (struct v2k *v, const char *level, const char *phase,
                 const char *disk_id, const char *event, json_t *detail);
 /* Print a JSON value to stdout (pretty, stable key order). */
 int print_json (json_t *j);
+/* --io-timeout of sync and verify: a duration of 1 s to 24 h; -1 if not. */
+int parse_io_timeout (const char *arg, unsigned *secs);
 /* Report bad usage for a command; returns EXIT_USAGE. */
 int usage_error (const struct cmd *c, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));

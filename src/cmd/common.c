@@ -13,6 +13,7 @@
 #include "util/error.h"
 #include "util/fsutil.h"
 #include "util/json.h"
+#include "util/parse.h"
 #include "vsphere/vim.h"
 
 void
@@ -21,6 +22,17 @@ getopt_reset (void)
   /* glibc re-initializes its internal state when optind is 0. */
   optind = 0;
   opterr = 1;
+}
+
+int
+parse_io_timeout (const char *arg, unsigned *secs)
+{
+  int s = parse_duration (arg);
+
+  if (s < 1 || s > 86400)
+    return -1;
+  *secs = s;
+  return 0;
 }
 
 int

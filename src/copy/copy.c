@@ -367,7 +367,8 @@ run (struct copy *c, uint64_t *ckpt_out)
   uint64_t every_bytes = c->o->checkpoint_bytes ? c->o->checkpoint_bytes
                                                 : 1ull << 30;
   double every_secs = c->o->checkpoint_secs ? c->o->checkpoint_secs : 10;
-  double io_timeout = c->o->io_timeout_secs ? c->o->io_timeout_secs : 300;
+  double io_timeout = c->o->io_timeout_secs ? c->o->io_timeout_secs
+                                               : V2K_IO_TIMEOUT_DEFAULT;
   double t, waited = 0;
 
   for (;;) {

@@ -81,6 +81,7 @@ struct v2k_copy_opts {
 };
 
 #define V2K_COPY_DEFAULT_CHUNK (4u << 20)
+#define V2K_IO_TIMEOUT_DEFAULT 300   /* s; verify waits as long */
 
 /* ranges must satisfy v2k_ranges_check() and lie within both endpoints.
  * stats and checkpoint_out may be NULL. */

@@ -7,6 +7,7 @@
 
 #include <openssl/evp.h>
 
+#include "copy/copy.h"
 #include "copy/verify.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
@@ -26,12 +27,12 @@ pending_done (void *opaque, int err)
 }
 
 /* As long as the copy waits for a reply (copy.h, io_timeout_secs). */
-static unsigned io_timeout = 300;
+static unsigned io_timeout = V2K_IO_TIMEOUT_DEFAULT;
 
 void
 v2k_verify_set_io_timeout (unsigned secs)
 {
-  io_timeout = secs ? secs : 300;
+  io_timeout = secs ? secs : V2K_IO_TIMEOUT_DEFAULT;
 }
 
 /* Wait for the reads of a and b (NULL: none) to complete.  A request
